@@ -58,6 +58,7 @@ const (
 	ReasonAudience          Reason = "invalid_audience"
 	ReasonTokenType         Reason = "invalid_token_type"
 	ReasonMissingClaim      Reason = "missing_claim"
+	ReasonInvalidClaim      Reason = "invalid_claim"
 	ReasonExpired           Reason = "token_expired"
 	ReasonNotYetValid       Reason = "token_not_yet_valid"
 	ReasonIssuedInFuture    Reason = "token_issued_in_future"
@@ -73,6 +74,7 @@ const (
 	ReasonInsufficientScope          Reason = "insufficient_scope"
 	ReasonInsufficientVerification   Reason = "insufficient_verification"
 	ReasonInsufficientAuthentication Reason = "insufficient_authentication" // anonymous user, anonymous=false
+	ReasonInvalidRequirement         Reason = "invalid_requirement"         // the proxy's requirement does not parse: fail closed
 )
 
 // TokenVerifier verifies JWT access tokens.

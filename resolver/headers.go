@@ -1,0 +1,154 @@
+package resolver
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Limits on what a claim may put into a header. A single value over
+// maxHeaderValue bytes, or with a control character, is refused: for the user
+// id and issuer that denies the credential (invalid_claim); an extra claim
+// header is left out. List items (roles, amr) that are invalid are dropped, and
+// a list keeps at most maxListItems items. Values are never truncated, so an
+// upstream never sees a shortened role or id.
+const (
+	maxHeaderValue = 1024
+	maxListItems   = 64
+)
+
+// ClaimHeader maps a claim (JWT) or session attribute to an extra identity
+// header, e.g. email → X-Auth-Email.
+type ClaimHeader struct {
+	Claim  string
+	Header string // without the prefix
+}
+
+// header is one prepared response header: a canonical name and its value
+// slice, assigned to the response map without further allocation.
+type header struct {
+	key string
+	val []string
+}
+
+// names holds the canonical identity header names for a prefix.
+type names struct {
+	sessionValid, userID, userAnonymous, userVerified, userRoles string
+	sessionAmr, authenticatedAt, expiresAt, credential, issuer   string
+	sessionID, errorCode                                         string
+	claims                                                       []ClaimHeader // Header is the full canonical name
+}
+
+func newNames(prefix string, claims []ClaimHeader) names {
+	c := func(s string) string { return http.CanonicalHeaderKey(prefix + s) }
+	n := names{
+		sessionValid:    c("Session-Valid"),
+		userID:          c("User-Id"),
+		userAnonymous:   c("User-Anonymous"),
+		userVerified:    c("User-Verified"),
+		userRoles:       c("User-Roles"),
+		sessionAmr:      c("Session-Amr"),
+		authenticatedAt: c("Session-Authenticated-At"),
+		expiresAt:       c("Expires-At"),
+		credential:      c("Credential"),
+		issuer:          c("Issuer"),
+		sessionID:       c("Session-Id"),
+		errorCode:       c("Error"),
+	}
+	for _, ch := range claims {
+		n.claims = append(n.claims, ClaimHeader{Claim: ch.Claim, Header: c(ch.Header)})
+	}
+	return n
+}
+
+var (
+	valTrue  = []string{"true"}
+	valFalse = []string{"false"}
+)
+
+func boolVal(b bool) []string {
+	if b {
+		return valTrue
+	}
+	return valFalse
+}
+
+// identityHeaders prepares the identity headers of an allow answer. It returns
+// ReasonInvalidClaim when the user id or issuer cannot be written safely.
+func (n *names) identityHeaders(id *Identity) ([]header, Reason) {
+	if !validValue(id.UserID) || !validValue(id.Issuer) || !validValue(id.SessionHandle) {
+		return nil, ReasonInvalidClaim
+	}
+	hs := make([]header, 0, 12+len(n.claims))
+	add := func(k string, v string) { hs = append(hs, header{k, []string{v}}) }
+	hs = append(hs,
+		header{n.sessionValid, valTrue},
+		header{n.userAnonymous, boolVal(id.Anonymous)},
+		header{n.userVerified, boolVal(id.Verified)},
+	)
+	add(n.userID, id.UserID)
+	add(n.credential, id.Credential)
+	if roles := joinList(id.Roles, ","); roles != "" {
+		add(n.userRoles, roles)
+	}
+	if amr := joinList(id.AMR, " "); amr != "" {
+		add(n.sessionAmr, amr)
+	}
+	if !id.AuthenticatedAt.IsZero() {
+		add(n.authenticatedAt, strconv.FormatInt(id.AuthenticatedAt.Unix(), 10))
+	}
+	if !id.ExpiresAt.IsZero() {
+		add(n.expiresAt, strconv.FormatInt(id.ExpiresAt.Unix(), 10))
+	}
+	if id.Issuer != "" {
+		add(n.issuer, id.Issuer)
+	}
+	if id.SessionHandle != "" {
+		add(n.sessionID, id.SessionHandle)
+	}
+	for _, ch := range n.claims {
+		if v, ok := id.Claims[ch.Claim]; ok && v != "" && validValue(v) {
+			add(ch.Header, v)
+		}
+	}
+	return hs, ReasonNone
+}
+
+// joinList joins the valid items of a list with sep, dropping items that are
+// empty, too long, contain a control character or the separator, and keeping
+// at most maxListItems.
+func joinList(items []string, sep string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	n := 0
+	for _, it := range items {
+		if n == maxListItems {
+			break
+		}
+		if it == "" || !validValue(it) || strings.Contains(it, sep) {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(it)
+		n++
+	}
+	return b.String()
+}
+
+// validValue reports whether s can be written as a header value unchanged: no
+// control characters (CR/LF/NUL/tab/DEL) and at most maxHeaderValue bytes.
+func validValue(s string) bool {
+	if len(s) > maxHeaderValue {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
