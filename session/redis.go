@@ -1,0 +1,475 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authresolver/authresolver/resolver"
+)
+
+var (
+	_ resolver.SessionStore      = (*RedisStore)(nil)
+	_ resolver.RevocationChecker = (*RedisStore)(nil)
+)
+
+// RedisStore keeps sessions and revocations in Redis, in the layout of
+// LAYOUT.md. Every key carries a TTL. It is safe for concurrent use.
+//
+// Methods return an error wrapping the client's error when Redis cannot be
+// reached; a missing session is a Reason (Lookup) or ErrNotFound, never a
+// redis.Nil.
+type RedisStore struct {
+	client redis.UniversalClient
+	o      Options
+}
+
+// NewRedisStore returns a store over client, which it owns from then on:
+// Close closes it. It does not contact Redis (see Ping).
+func NewRedisStore(client redis.UniversalClient, o Options) *RedisStore {
+	return &RedisStore{client: client, o: o.withDefaults()}
+}
+
+// Key names; see LAYOUT.md. User keys share the hash tag {u:<hex>} so that a
+// user's index and token cut-off live in one Cluster slot.
+func (s *RedisStore) sessionKey(keyHash string) string { return s.o.Prefix + "s:" + keyHash }
+func (s *RedisStore) indexKey(userID string) string {
+	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:sessions"
+}
+func (s *RedisStore) userTokensKey(userID string) string {
+	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
+}
+func (s *RedisStore) jtiKey(jti string) string {
+	return s.o.Prefix + "jti:" + sha256Hex(jti)
+}
+
+// indexAdd adds a session to its user's index: it drops members whose score
+// (the session's expiry) has passed, adds the new one, evicts the members
+// closest to expiry beyond the cap (never the new one) and sets the index's
+// TTL to its latest score. It returns the evicted members.
+var indexAdd = redis.NewScript(`
+local idx, now, exp, member, cap = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+redis.call('ZADD', idx, exp, member)
+local evicted = {}
+local n = redis.call('ZCARD', idx)
+if n > cap then
+  redis.call('ZREM', idx, member)
+  local popped = redis.call('ZPOPMIN', idx, n - cap)
+  for i = 1, #popped, 2 do evicted[#evicted + 1] = popped[i] end
+  redis.call('ZADD', idx, exp, member)
+end
+local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', idx, top[2])
+return evicted
+`)
+
+// indexTouch raises a member's score to a later expiry, and the index's TTL
+// with it. It returns 0 when the member is not indexed (revoked meanwhile).
+var indexTouch = redis.NewScript(`
+local idx, member, exp = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local cur = redis.call('ZSCORE', idx, member)
+if not cur then return 0 end
+if tonumber(cur) < exp then redis.call('ZADD', idx, exp, member) end
+local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', idx, top[2])
+return 1
+`)
+
+// sessionTouch records a later last access and expiry on a session that
+// still exists; it never recreates a deleted session.
+var sessionTouch = redis.NewScript(`
+local key, now, exp = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local cur = tonumber(redis.call('HGET', key, 'last_access_at') or '0')
+if cur and cur >= now then return 1 end
+redis.call('HSET', key, 'last_access_at', ARGV[1])
+redis.call('EXPIREAT', key, exp)
+return 1
+`)
+
+// userCutoff stores a per-user token cut-off unless a later one is stored.
+var userCutoff = redis.NewScript(`
+local key, cutoff, until = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local cur = tonumber(redis.call('GET', key) or '0') or 0
+if cur >= cutoff then return 0 end
+redis.call('SET', key, ARGV[1], 'EXAT', until)
+return 1
+`)
+
+// Create stores a new session and adds it to its user's index. It returns an
+// *InvalidError (ErrInvalid) for bad params. If the user already has
+// MaxSessionsPerUser sessions, the ones closest to expiry are ended.
+func (s *RedisStore) Create(ctx context.Context, p Params) (Created, error) {
+	now := s.o.Now()
+	id := NewID()
+	r, err := newRecord(p, id, now, s.o)
+	if err != nil {
+		return Created{}, err
+	}
+	keyHash := id.keyHash()
+	key := s.sessionKey(keyHash)
+	exp := r.expiry(s.o.IdleTimeout)
+	// The session is written before it is indexed: a revoke-all running in
+	// between misses it in the index, but the index write that follows
+	// makes it visible to the next one. The reverse order could leave a
+	// live session that no index names.
+	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, r.fields()...)
+		p.ExpireAt(ctx, key, time.Unix(exp, 0))
+		return nil
+	})
+	if err != nil {
+		return Created{}, fmt.Errorf("session: create: %w", err)
+	}
+	evicted, err := indexAdd.Run(ctx, s.client, []string{s.indexKey(p.UserID)},
+		now.Unix(), exp, keyHash, s.o.MaxSessionsPerUser).StringSlice()
+	if err != nil {
+		// Without an index entry the session could not be listed or
+		// revoked with the user's others, so it must not live on.
+		_ = s.client.Del(context.WithoutCancel(ctx), key).Err()
+		return Created{}, fmt.Errorf("session: create: index: %w", err)
+	}
+	if len(evicted) > 0 {
+		if _, err := s.deleteSessions(ctx, evicted); err != nil {
+			return Created{}, fmt.Errorf("session: create: evict: %w", err)
+		}
+	}
+	return Created{ID: id, Handle: r.handle, ExpiresAt: time.Unix(exp, 0)}, nil
+}
+
+// load reads a session by key hash. It returns ErrNotFound when absent and
+// an error wrapping errCorrupt when it cannot be decoded.
+func (s *RedisStore) load(ctx context.Context, keyHash string) (record, error) {
+	m, err := s.client.HGetAll(ctx, s.sessionKey(keyHash)).Result()
+	if err != nil {
+		return record{}, err
+	}
+	if len(m) == 0 {
+		return record{}, ErrNotFound
+	}
+	return decodeRecord(m)
+}
+
+// Lookup returns the identity of the live session rawID. A malformed ID,
+// a missing session and an expired one are Reasons; the error is non-nil
+// only when Redis cannot be reached. Identity.SessionHandle is the handle,
+// never the ID. At most once per TouchInterval per session it records the
+// access, which extends the idle timeout.
+func (s *RedisStore) Lookup(ctx context.Context, rawID string) (resolver.Identity, resolver.Reason, error) {
+	id, err := ParseID(rawID)
+	if err != nil {
+		return resolver.Identity{}, resolver.ReasonMalformedSession, nil
+	}
+	keyHash := id.keyHash()
+	r, err := s.load(ctx, keyHash)
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, errCorrupt):
+		return resolver.Identity{}, resolver.ReasonSessionNotFound, nil
+	case err != nil:
+		return resolver.Identity{}, resolver.ReasonNone, fmt.Errorf("session: lookup: %w", err)
+	}
+	now := s.o.Now().Unix()
+	if now >= r.expiry(s.o.IdleTimeout) {
+		return resolver.Identity{}, resolver.ReasonSessionExpired, nil
+	}
+	if r.needsTouch(now, s.o.TouchInterval) {
+		if err := s.touch(ctx, keyHash, &r, now); err != nil {
+			// The session was valid when read; a lost refresh only
+			// shortens its idle timeout.
+			s.o.Logger.WarnContext(ctx, "session: refresh last access", "handle", r.handle, "err", err)
+		}
+	}
+	return r.identity(id.Handle(), s.o.IdleTimeout), resolver.ReasonNone, nil
+}
+
+// touch records an access at now. The index is raised first: its score must
+// never fall below the session's expiry, or pruning would drop a live
+// session from it.
+func (s *RedisStore) touch(ctx context.Context, keyHash string, r *record, now int64) error {
+	next := *r
+	next.lastAccess = now
+	exp := next.expiry(s.o.IdleTimeout)
+	indexed, err := indexTouch.Run(ctx, s.client, []string{s.indexKey(r.userID)}, keyHash, exp).Int()
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if indexed == 0 {
+		return nil // revoked meanwhile; let it end
+	}
+	if err := sessionTouch.Run(ctx, s.client, []string{s.sessionKey(keyHash)}, now, exp).Err(); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	*r = next
+	return nil
+}
+
+// Get returns the live session rawID. It returns an *InvalidError for a
+// malformed ID and ErrNotFound when the session is missing or expired. It
+// does not record an access.
+func (s *RedisStore) Get(ctx context.Context, rawID string) (Session, error) {
+	id, err := ParseID(rawID)
+	if err != nil {
+		return Session{}, err
+	}
+	r, err := s.load(ctx, id.keyHash())
+	if err != nil {
+		return Session{}, fmt.Errorf("session: get: %w", err)
+	}
+	if s.o.Now().Unix() >= r.expiry(s.o.IdleTimeout) {
+		return Session{}, fmt.Errorf("session: get: %w", ErrNotFound)
+	}
+	return r.session(s.o.IdleTimeout), nil
+}
+
+// List returns the user's live sessions, oldest first. It drops expired and
+// vanished sessions from the user's index on the way. It returns an
+// *InvalidError for an invalid user ID.
+func (s *RedisStore) List(ctx context.Context, userID string) ([]Session, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return nil, err
+	}
+	now := s.o.Now().Unix()
+	idx := s.indexKey(userID)
+	var members *redis.StringSliceCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(now, 10))
+		members = p.ZRange(ctx, idx, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	hashes := members.Val()
+	cmds := make([]*redis.MapStringStringCmd, len(hashes))
+	if len(hashes) > 0 {
+		_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, h := range hashes {
+				cmds[i] = p.HGetAll(ctx, s.sessionKey(h))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("session: list: %w", err)
+		}
+	}
+	sessions := make([]Session, 0, len(hashes))
+	var gone []any
+	for i, cmd := range cmds {
+		m := cmd.Val()
+		if len(m) == 0 {
+			gone = append(gone, hashes[i])
+			continue
+		}
+		r, err := decodeRecord(m)
+		if err != nil {
+			return nil, fmt.Errorf("session: list: %w", err)
+		}
+		if now >= r.expiry(s.o.IdleTimeout) {
+			continue
+		}
+		sessions = append(sessions, r.session(s.o.IdleTimeout))
+	}
+	if len(gone) > 0 {
+		if err := s.client.ZRem(ctx, idx, gone...).Err(); err != nil {
+			return nil, fmt.Errorf("session: list: %w", err)
+		}
+	}
+	sortSessions(sessions)
+	return sessions, nil
+}
+
+// Revoke deletes the session rawID and returns whose it was. It returns an
+// *InvalidError for a malformed ID and ErrNotFound when there is no such
+// session.
+func (s *RedisStore) Revoke(ctx context.Context, rawID string) (Revoked, error) {
+	id, err := ParseID(rawID)
+	if err != nil {
+		return Revoked{}, err
+	}
+	keyHash := id.keyHash()
+	key := s.sessionKey(keyHash)
+	var user *redis.StringCmd
+	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		user = p.HGet(ctx, key, fieldUserID)
+		p.Del(ctx, key)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return Revoked{}, fmt.Errorf("session: revoke: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Revoked{}, fmt.Errorf("session: revoke: %w", err)
+	}
+	if err := s.client.ZRem(ctx, s.indexKey(user.Val()), keyHash).Err(); err != nil {
+		return Revoked{}, fmt.Errorf("session: revoke: index: %w", err)
+	}
+	return Revoked{UserID: user.Val(), Handle: id.Handle()}, nil
+}
+
+// RevokeUser deletes every session of the user and returns how many there
+// were. The index entries are removed only after their sessions, so a
+// failed call can be retried. It returns an *InvalidError for an invalid
+// user ID.
+func (s *RedisStore) RevokeUser(ctx context.Context, userID string) (int, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return 0, err
+	}
+	idx := s.indexKey(userID)
+	hashes, err := s.client.ZRange(ctx, idx, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("session: revoke user: %w", err)
+	}
+	if len(hashes) == 0 {
+		return 0, nil
+	}
+	n, err := s.deleteSessions(ctx, hashes)
+	if err != nil {
+		return 0, fmt.Errorf("session: revoke user: %w", err)
+	}
+	members := make([]any, len(hashes))
+	for i, h := range hashes {
+		members[i] = h
+	}
+	if err := s.client.ZRem(ctx, idx, members...).Err(); err != nil {
+		return 0, fmt.Errorf("session: revoke user: %w", err)
+	}
+	return n, nil
+}
+
+// deleteSessions deletes session keys one by one in a pipeline (they live
+// in different Cluster slots) and returns how many existed.
+func (s *RedisStore) deleteSessions(ctx context.Context, keyHashes []string) (int, error) {
+	cmds := make([]*redis.IntCmd, len(keyHashes))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, h := range keyHashes {
+			cmds[i] = p.Del(ctx, s.sessionKey(h))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		n += int(c.Val())
+	}
+	return n, nil
+}
+
+// RevokeToken revokes the JWT with this jti until the time it would expire
+// anyway (callers pass now plus the longest token lifetime when they do not
+// know, and should include the verifier's leeway). A time in the past stores
+// nothing. It returns an *InvalidError for an invalid jti.
+func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Time) error {
+	if err := ValidateJTI(jti); err != nil {
+		return err
+	}
+	now := s.o.Now()
+	if !until.After(now) {
+		return nil
+	}
+	err := s.client.SetArgs(ctx, s.jtiKey(jti), now.Unix(), redis.SetArgs{ExpireAt: time.Unix(ceilUnix(until), 0)}).Err()
+	if err != nil {
+		return fmt.Errorf("session: revoke token: %w", err)
+	}
+	return nil
+}
+
+// RevokeUserTokens revokes every JWT of the user issued before the given
+// time (to the second, rounded up), remembering it for keep, the longest
+// lifetime a token of the user can have. A later cut-off already stored
+// wins. It returns an *InvalidError for an invalid user ID or keep <= 0.
+func (s *RedisStore) RevokeUserTokens(ctx context.Context, userID string, before time.Time, keep time.Duration) error {
+	cutoff, until, err := userCutoffArgs(userID, before, keep)
+	if err != nil {
+		return err
+	}
+	if until <= s.o.Now().Unix() {
+		return nil
+	}
+	if err := userCutoff.Run(ctx, s.client, []string{s.userTokensKey(userID)}, cutoff, until).Err(); err != nil {
+		return fmt.Errorf("session: revoke user tokens: %w", err)
+	}
+	return nil
+}
+
+func userCutoffArgs(userID string, before time.Time, keep time.Duration) (cutoff, until int64, err error) {
+	if err := ValidateUserID(userID); err != nil {
+		return 0, 0, err
+	}
+	if keep <= 0 {
+		return 0, 0, invalid("keep", "must be positive")
+	}
+	cutoff = ceilUnix(before)
+	return cutoff, cutoff + int64((keep+time.Second-1)/time.Second), nil
+}
+
+// TokenRevoked reports whether the JWT id was revoked by its jti
+// (id.TokenID) or by a cut-off of its user (id.UserID) later than its
+// id.IssuedAt; a token without iat counts as issued before any cut-off. It
+// makes one round trip and returns an error only when Redis cannot be
+// reached.
+func (s *RedisStore) TokenRevoked(ctx context.Context, id resolver.Identity) (bool, error) {
+	var jti, user *redis.StringCmd
+	var err error
+	switch {
+	case id.TokenID != "" && id.UserID != "":
+		// Two GETs in one pipeline rather than MGET: the keys live in
+		// different Cluster slots.
+		_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			jti = p.Get(ctx, s.jtiKey(id.TokenID))
+			user = p.Get(ctx, s.userTokensKey(id.UserID))
+			return nil
+		})
+	case id.TokenID != "":
+		jti = s.client.Get(ctx, s.jtiKey(id.TokenID))
+		err = jti.Err()
+	case id.UserID != "":
+		user = s.client.Get(ctx, s.userTokensKey(id.UserID))
+		err = user.Err()
+	default:
+		return false, nil
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("session: token revoked: %w", err)
+	}
+	if jti != nil && jti.Err() == nil {
+		return true, nil
+	}
+	if user == nil || user.Err() != nil {
+		return false, nil
+	}
+	cutoff, err := strconv.ParseInt(user.Val(), 10, 64)
+	if err != nil {
+		// Unreadable cut-off: fail closed, the operator revoked something.
+		return true, nil
+	}
+	return id.IssuedAt.IsZero() || id.IssuedAt.Unix() < cutoff, nil
+}
+
+// Ping checks that Redis answers.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("session: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the Redis client.
+func (s *RedisStore) Close() error { return s.client.Close() }
+
+func sortSessions(ss []Session) {
+	slices.SortFunc(ss, func(a, b Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Handle, b.Handle)
+	})
+}
