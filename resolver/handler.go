@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/singleflight"
 )
 
 // RequireHeader carries requirements on /resolve/{path...}, set by the gateway.
@@ -17,9 +19,16 @@ const RequireHeader = "X-Authresolver-Require"
 // Options configure a Handler. Zero values mean: no JWT (Tokens nil), no
 // cookie sessions (Sessions nil), no revocation check (Revocations nil).
 type Options struct {
-	Tokens        TokenVerifier
-	Sessions      SessionStore
-	Revocations   RevocationChecker
+	Tokens      TokenVerifier
+	Sessions    SessionStore
+	Revocations RevocationChecker
+	// RevocationFailOpen allows a valid JWT whose revocation check cannot
+	// reach the store (counted and logged); false answers 503.
+	RevocationFailOpen bool
+	Cache              Cache       // in-process decisions; nil: none
+	Shared             SharedCache // cross-replica decisions; nil: none
+	// DenialTTL bounds how long a denial is reused from Cache; default 1s.
+	DenialTTL     time.Duration
 	HeaderPrefix  string        // default "X-Auth-"
 	ClaimHeaders  []ClaimHeader // extra claim → header (name without prefix)
 	TokenHeaders  []string      // headers that may carry a raw token
@@ -37,8 +46,10 @@ type Handler struct {
 	names   names
 	denials map[Reason]denial
 	maxAge  [][]string // Cache-Control values by seconds, 0..CacheTTL
+	keys    keyer
+	flights singleflight.Group
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *Metrics // nil-safe
 	now     func() time.Time
 }
 
@@ -47,8 +58,9 @@ func New(o Options) *Handler {
 	if o.HeaderPrefix == "" {
 		o.HeaderPrefix = "X-Auth-"
 	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = 5 * time.Second
+	o.CacheTTL = max(o.CacheTTL, 0)
+	if o.DenialTTL <= 0 {
+		o.DenialTTL = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -59,6 +71,7 @@ func New(o Options) *Handler {
 	h := &Handler{
 		opts:    o,
 		names:   newNames(o.HeaderPrefix, o.ClaimHeaders),
+		keys:    newKeyer(),
 		log:     o.Logger,
 		metrics: o.Metrics,
 		now:     o.Now,
@@ -120,19 +133,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		// a hostile gateway header): fail closed, never optional.
 		req = Requirement{}
 	}
-	var id Identity
+	var v *Verdict
 	var err error
 	switch {
 	case reason != ReasonNone:
 	case cred.Kind == "":
 		reason = ReasonMissingCredential
 	default:
-		id, reason, err = h.resolve(ctx, cred)
+		v, err = h.verdict(ctx, cred)
+		if err == nil {
+			reason = v.Reason
+		}
 	}
 	switch {
 	case err != nil:
 		h.unavailable(w, r, cred, err)
-		h.observe(outcomeError, "unavailable", start)
+		h.observe(outcomeError, reasonUnavailable, start)
 		return
 	case reason != ReasonNone && req.Optional:
 		w.Header()[h.names.sessionValid] = valFalse
@@ -144,18 +160,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		h.deny(w, r, cred, reason)
 		h.observe(outcomeDeny, reason, start)
 		return
-	}
-	hs, reason := h.names.identityHeaders(&id)
-	switch {
-	case reason != ReasonNone:
-		h.deny(w, r, cred, reason)
-		h.observe(outcomeDeny, reason, start)
-		return
 	case reqErr != nil:
 		h.log.LogAttrs(ctx, slog.LevelWarn, "invalid requirement", slog.String("error", reqErr.Error()))
 		reason = ReasonInvalidRequirement
 	default:
-		reason = req.Check(&id)
+		reason = req.Check(&v.Identity)
 	}
 	if reason != ReasonNone {
 		h.forbid(w, r, cred, reason)
@@ -163,37 +172,138 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		return
 	}
 	hdr := w.Header()
-	for _, f := range hs {
+	for _, f := range v.headers {
 		hdr[f.key] = f.val
 	}
-	hdr["Cache-Control"] = h.cacheControl(id.ExpiresAt)
+	hdr["Cache-Control"] = h.cacheControl(v.Expires)
 	w.WriteHeader(http.StatusOK)
 	h.observe(outcomeAllow, ReasonNone, start)
 }
 
+// verdict returns the decision for cred: from the in-process cache, else
+// resolved once for all concurrent requests carrying the same credential.
+func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error) {
+	key := h.keys.key(cred)
+	if h.opts.Cache != nil {
+		if v, ok := h.opts.Cache.Get(key, h.now()); ok {
+			h.metrics.cacheResult(tierL1, true)
+			return v, nil
+		}
+		h.metrics.cacheResult(tierL1, false)
+	}
+	flight := string(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, key.a), key.b))
+	res, err, shared := h.flights.Do(flight, func() (any, error) {
+		// One caller's cancellation must not fail the others waiting on
+		// this flight; every I/O below has its own timeout.
+		return h.fill(context.WithoutCancel(ctx), cred, key)
+	})
+	if shared {
+		h.metrics.collapsed()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.(*Verdict), nil
+}
+
+// fill resolves cred (from the shared cache, else the verifier or store) and
+// caches the verdict.
+func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict, error) {
+	var epoch uint64
+	if h.opts.Cache != nil {
+		epoch = h.opts.Cache.Epoch()
+	}
+	var gen uint64
+	if h.opts.Shared != nil {
+		id, ok, g, err := h.opts.Shared.Get(ctx, cred)
+		switch {
+		case err != nil:
+			h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
+		case ok:
+			h.metrics.cacheResult(tierL2, true)
+			v := h.newVerdict(id, ReasonNone)
+			h.store(key, v, epoch)
+			return v, nil
+		default:
+			h.metrics.cacheResult(tierL2, false)
+			gen = g
+		}
+	}
+	id, reason, cacheable, err := h.resolve(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	v := h.newVerdict(id, reason)
+	if !cacheable {
+		return v, nil
+	}
+	h.store(key, v, epoch)
+	if h.opts.Shared != nil && v.Reason == ReasonNone {
+		if ttl := v.Expires.Sub(h.now()); ttl >= time.Second {
+			if err := h.opts.Shared.Set(ctx, cred, v.Identity, ttl, gen); err != nil {
+				h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
+			}
+		}
+	}
+	return v, nil
+}
+
+// newVerdict prepares the answer for an identity or a denial, with how long
+// it may be reused: allows up to the cache TTL and never past the
+// credential's expiry; denials only briefly (they absorb floods of one bad
+// credential, and an unknown kid must not outlive the JWKS refetch cooldown).
+func (h *Handler) newVerdict(id Identity, reason Reason) *Verdict {
+	now := h.now()
+	if reason == ReasonNone {
+		hs, bad := h.names.identityHeaders(&id)
+		if bad == ReasonNone {
+			exp := now.Add(h.opts.CacheTTL)
+			if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
+				exp = id.ExpiresAt
+			}
+			return &Verdict{Identity: id, Expires: exp, headers: hs}
+		}
+		reason = bad
+	}
+	return &Verdict{Reason: reason, Expires: now.Add(min(h.opts.DenialTTL, h.opts.CacheTTL))}
+}
+
+func (h *Handler) store(key Key, v *Verdict, epoch uint64) {
+	if h.opts.Cache != nil && v.Expires.After(h.now()) {
+		h.opts.Cache.Set(key, v, epoch)
+	}
+}
+
 // resolve asks the verifier or store who cred belongs to. A technical
-// failure is an error; a bad credential is a Reason.
-func (h *Handler) resolve(ctx context.Context, cred Credential) (Identity, Reason, error) {
+// failure is an error; a bad credential is a Reason. cacheable is false for
+// a decision that must not be reused (allowed without a revocation check).
+func (h *Handler) resolve(ctx context.Context, cred Credential) (id Identity, reason Reason, cacheable bool, err error) {
 	if cred.Kind == CredentialSession {
-		return h.opts.Sessions.Lookup(ctx, cred.Value)
+		id, reason, err = h.opts.Sessions.Lookup(ctx, cred.Value)
+		return id, reason, true, err
 	}
 	if h.opts.Tokens == nil {
 		// JWT is not configured: a Bearer token cannot be accepted, and it
 		// is still the credential that decides (never skipped for a cookie).
-		return Identity{}, ReasonUnknownIssuer, nil
+		return Identity{}, ReasonUnknownIssuer, true, nil
 	}
-	id, reason, err := h.opts.Tokens.Verify(ctx, cred.Value)
+	id, reason, err = h.opts.Tokens.Verify(ctx, cred.Value)
 	if err != nil || reason != ReasonNone || h.opts.Revocations == nil {
-		return id, reason, err
+		return id, reason, true, err
 	}
 	revoked, err := h.opts.Revocations.TokenRevoked(ctx, id)
 	switch {
+	case err != nil && h.opts.RevocationFailOpen:
+		h.metrics.revocationCheckFailed("open")
+		h.log.LogAttrs(ctx, slog.LevelWarn, "revocation check failed; allowing (fail open)", slog.String("error", err.Error()))
+		return id, ReasonNone, false, nil
 	case err != nil:
-		return Identity{}, ReasonNone, err
+		h.metrics.revocationCheckFailed("closed")
+		return Identity{}, ReasonNone, false, err
 	case revoked:
-		return Identity{}, ReasonTokenRevoked, nil
+		return Identity{}, ReasonTokenRevoked, true, nil
 	}
-	return id, ReasonNone, nil
+	return id, ReasonNone, true, nil
 }
 
 // cacheControl allows reuse for at most the cache TTL and never past the
@@ -265,7 +375,5 @@ func (h *Handler) logDecision(r *http.Request, cred Credential, reason Reason, s
 }
 
 func (h *Handler) observe(outcome string, reason Reason, start time.Time) {
-	if h.metrics != nil {
-		h.metrics.observe(outcome, reason, time.Since(start))
-	}
+	h.metrics.observe(outcome, reason, time.Since(start))
 }

@@ -124,7 +124,9 @@ func do(t *testing.T, h http.Handler, method, target string, hdr map[string]stri
 	return got
 }
 
-func bearerHdr(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerHdr(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 func TestResolveAllowHeaders(t *testing.T) {
 	h := newTestHandler(t, nil)

@@ -1,0 +1,93 @@
+package resolver
+
+import (
+	"context"
+	"hash/maphash"
+	"time"
+)
+
+// Key identifies a credential in the in-process cache: a 128-bit keyed hash
+// of its value (two maphash sums with a per-process random seed), so the
+// cache never holds the credential itself and nobody outside the process
+// can aim for a collision.
+type Key struct{ a, b uint64 }
+
+// keyer hashes credentials into Keys.
+type keyer struct{ a, b maphash.Seed }
+
+func newKeyer() keyer { return keyer{maphash.MakeSeed(), maphash.MakeSeed()} }
+
+func (k keyer) key(c Credential) Key {
+	return Key{maphash.String(k.a, c.Value), maphash.String(k.b, c.Kind+c.Value)}
+}
+
+// Verdict is the reusable outcome of resolving one credential: an identity
+// with its prepared headers, or a denial reason. Verdicts are shared between
+// requests and never modified once built.
+type Verdict struct {
+	Identity Identity
+	Reason   Reason    // ReasonNone for a valid credential
+	Expires  time.Time // not to be used at or after this
+	headers  []header
+}
+
+// Size is the approximate number of bytes v keeps alive, for the cache's
+// byte bound.
+func (v *Verdict) Size() int {
+	n := 256 + len(v.Identity.UserID) + len(v.Identity.Issuer) + len(v.Identity.SessionHandle) + len(v.Identity.TokenID)
+	for _, list := range [][]string{v.Identity.Roles, v.Identity.Scopes, v.Identity.AMR} {
+		for _, s := range list {
+			n += 16 + len(s)
+		}
+	}
+	for k, s := range v.Identity.Claims {
+		n += 32 + len(k) + len(s)
+	}
+	for _, h := range v.headers {
+		n += 64 + len(h.val[0])
+	}
+	return n
+}
+
+// Tags are the invalidation tags a verdict answers to: its session, its
+// token's jti, and its user's sessions or tokens. A revocation names one.
+func (v *Verdict) Tags() []string {
+	id := &v.Identity
+	if v.Reason != ReasonNone || id.UserID == "" {
+		return nil
+	}
+	if id.Credential == CredentialSession {
+		return []string{SessionTag(id.SessionHandle), UserSessionsTag(id.UserID)}
+	}
+	if id.TokenID != "" {
+		return []string{TokenTag(id.TokenID), UserTokensTag(id.UserID)}
+	}
+	return []string{UserTokensTag(id.UserID)}
+}
+
+// Invalidation tags, one per kind of revocation.
+func SessionTag(handle string) string    { return "s:" + handle }
+func UserSessionsTag(user string) string { return "us:" + user }
+func TokenTag(jti string) string         { return "j:" + jti }
+func UserTokensTag(user string) string   { return "uj:" + user }
+
+// Cache is the in-process (L1) decision cache.
+type Cache interface {
+	// Get returns the verdict for k unless it is absent or expired at now.
+	Get(k Key, now time.Time) (*Verdict, bool)
+	// Set stores v for k, unless the cache was invalidated or flushed
+	// since Epoch returned epoch (the verdict may predate a revocation).
+	Set(k Key, v *Verdict, epoch uint64)
+	// Epoch changes with every invalidation and flush.
+	Epoch() uint64
+}
+
+// SharedCache is the cross-replica (L2) cache of valid credentials.
+type SharedCache interface {
+	// Get returns the identity cached for cred, if any and still usable,
+	// and a generation to pass to Set. An error means it cannot be reached.
+	Get(ctx context.Context, cred Credential) (id Identity, ok bool, gen uint64, err error)
+	// Set caches id for cred for ttl, unless the cache was invalidated since
+	// gen was read.
+	Set(ctx context.Context, cred Credential, id Identity, ttl time.Duration, gen uint64) error
+}
