@@ -96,10 +96,10 @@ return 1
 
 // userCutoff stores a per-user token cut-off unless a later one is stored.
 var userCutoff = redis.NewScript(`
-local key, cutoff, until = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local key, cutoff, expireat = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local cur = tonumber(redis.call('GET', key) or '0') or 0
 if cur >= cutoff then return 0 end
-redis.call('SET', key, ARGV[1], 'EXAT', until)
+redis.call('SET', key, ARGV[1], 'EXAT', expireat)
 return 1
 `)
 
@@ -375,7 +375,8 @@ func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Tim
 	if !until.After(now) {
 		return nil
 	}
-	err := s.client.SetArgs(ctx, s.jtiKey(jti), now.Unix(), redis.SetArgs{ExpireAt: time.Unix(ceilUnix(until), 0)}).Err()
+	end := ceilUnix(until)
+	err := s.client.SetArgs(ctx, s.jtiKey(jti), end, redis.SetArgs{ExpireAt: time.Unix(end, 0)}).Err()
 	if err != nil {
 		return fmt.Errorf("session: revoke token: %w", err)
 	}
@@ -440,15 +441,18 @@ func (s *RedisStore) TokenRevoked(ctx context.Context, id resolver.Identity) (bo
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("session: token revoked: %w", err)
 	}
+	// Unreadable values fail closed: someone meant to revoke something.
 	if jti != nil && jti.Err() == nil {
-		return true, nil
+		until, err := strconv.ParseInt(jti.Val(), 10, 64)
+		if err != nil || until > s.o.Now().Unix() {
+			return true, nil
+		}
 	}
 	if user == nil || user.Err() != nil {
 		return false, nil
 	}
 	cutoff, err := strconv.ParseInt(user.Val(), 10, 64)
 	if err != nil {
-		// Unreadable cut-off: fail closed, the operator revoked something.
 		return true, nil
 	}
 	return id.IssuedAt.IsZero() || id.IssuedAt.Unix() < cutoff, nil

@@ -375,16 +375,16 @@ func (s Session) LogValue() slog.Value {
 
 // record is a stored session. Times are Unix seconds, as in Redis.
 type record struct {
-	userID          string
-	handle          string
-	created         int64
-	authenticated   int64
-	lastAccess      int64
-	absoluteExpiry  int64
-	anonymous       bool
-	verified        bool
-	roles, amr      []string
-	attributes      map[string]string
+	userID         string
+	handle         string
+	created        int64
+	authenticated  int64
+	lastAccess     int64
+	absoluteExpiry int64
+	anonymous      bool
+	verified       bool
+	roles, amr     []string
+	attributes     map[string]string
 }
 
 // newRecord validates p and builds the record of a session created now.

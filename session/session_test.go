@@ -1,0 +1,5 @@
+package session
+
+import "encoding/base64"
+
+var base64RawURL = base64.RawURLEncoding
