@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// nginxOptions selects the optional parts of the shipped NGINX config.
+type nginxOptions struct {
+	// Cache turns on the decision cache the way authresolver-cache.conf
+	// says to: uncomment its include and the proxy_cache_path line.
+	Cache bool
+}
+
+// startNginx runs the shipped nginx/example.conf in front of e and returns
+// the base URL. The shipped files are copied unchanged except for the
+// substitutions below, each of which must match exactly once.
+func startNginx(tb testing.TB, e *env, opt nginxOptions) string {
+	tb.Helper()
+	bin := lookPath(tb, "nginx", "nginx")
+	dir := tb.TempDir()
+	conf := filepath.Join(dir, "conf")
+	if err := os.MkdirAll(conf, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	shipped, err := filepath.Glob(filepath.Join(repoRoot, "nginx", "*.conf"))
+	if err != nil || len(shipped) == 0 {
+		tb.Fatalf("no nginx/*.conf in %s: %v", repoRoot, err)
+	}
+	for _, src := range shipped {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(conf, filepath.Base(src)), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if opt.Cache {
+		substitute(tb, filepath.Join(conf, "authresolver.conf"),
+			"    # include authresolver-cache.conf;", "    include authresolver-cache.conf;")
+		substitute(tb, filepath.Join(conf, "example.conf"),
+			"# proxy_cache_path /var/cache/nginx/authresolver ", "proxy_cache_path "+filepath.Join(dir, "cache")+" ")
+	}
+	// Only the main context is the harness's own: NGINX as an unprivileged
+	// foreground process with every file in dir.
+	main := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include example.conf;
+}
+`, dir)
+	if err := os.WriteFile(filepath.Join(conf, "nginx.conf"), []byte(main), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	example := filepath.Join(conf, "example.conf")
+	substitute(tb, example, "server 127.0.0.1:8080;", "server "+e.Resolver.ResolveAddr+";")
+	substitute(tb, example, "server 127.0.0.1:3000;", "server "+e.Upstream.Listener.Addr().String()+";")
+	template, err := os.ReadFile(example)
+	if err != nil {
+		tb.Fatal(err)
+	}
+
+	var lastErr error
+	for range 3 { // the free port can be taken before nginx binds it
+		port := freePort(tb)
+		listen := strings.Replace(string(template), "    listen 80;", "    listen 127.0.0.1:"+strconv.Itoa(port)+";", 1)
+		if listen == string(template) {
+			tb.Fatal(`nginx/example.conf: "    listen 80;" not found`)
+		}
+		if err := os.WriteFile(example, []byte(listen), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(conf, "nginx.conf"), "-e", "stderr")
+		p, err := startProcess(tb, "nginx", cmd, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		base := "http://127.0.0.1:" + strconv.Itoa(port)
+		if lastErr = waitHTTP(p, base+"/healthz", http.StatusOK); lastErr == nil {
+			p.cleanup(tb)
+			return base
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
+	}
+	tb.Fatalf("nginx: %v", lastErr)
+	return ""
+}
+
+// startCaddy runs the shipped caddy/Caddyfile, unchanged, in front of e and
+// returns the base URL. The Caddyfile reads its addresses from environment
+// variables.
+func startCaddy(tb testing.TB, e *env) string {
+	tb.Helper()
+	bin := lookPath(tb, "caddy", "caddy")
+	dir := tb.TempDir()
+	var lastErr error
+	for range 3 { // the free port can be taken before caddy binds it
+		port := freePort(tb)
+		base := "http://127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(bin, "run", "--adapter", "caddyfile", "--config", filepath.Join(repoRoot, "caddy", "Caddyfile"))
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(),
+			"HOME="+dir,
+			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+			"SITE_ADDRESS="+base,
+			"AUTHRESOLVER_ADDR="+e.Resolver.ResolveAddr,
+			"APP_ADDR="+e.Upstream.Listener.Addr().String(),
+			"CADDY_ADMIN=off",
+		)
+		p, err := startProcess(tb, "caddy", cmd, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if lastErr = waitHTTP(p, base+"/healthz", http.StatusOK); lastErr == nil {
+			p.cleanup(tb)
+			return base
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
+	}
+	tb.Fatalf("caddy: %v", lastErr)
+	return ""
+}
+
+// substitute replaces old with new in file, failing unless old occurs
+// exactly once: a shipped config that changed shape must fail loudly, not
+// be tested half-substituted.
+func substitute(tb testing.TB, file, old, new string) {
+	tb.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n := strings.Count(string(b), old); n != 1 {
+		tb.Fatalf("%s: %q occurs %d times, want 1", filepath.Base(file), old, n)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// hostPort returns the port of a base URL, for the redirect check.
+func hostPort(tb testing.TB, base string) string {
+	tb.Helper()
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return port
+}
