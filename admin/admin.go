@@ -49,8 +49,11 @@ type Options struct {
 	// RevocationTTL is how long a revocation is kept when the caller does
 	// not say when the token expires: the longest token lifetime in use.
 	RevocationTTL time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Invalidate drops cached decisions carrying a tag (resolver.SessionTag
+	// and friends) on every replica. Nil: nothing is cached.
+	Invalidate func(ctx context.Context, tag string) error
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // API serves the admin routes.
@@ -119,6 +122,19 @@ func bearerToken(v string) (string, bool) {
 	return strings.TrimSpace(v[len(scheme):]), true
 }
 
+// invalidate tells the caches about a revocation that has been stored.
+func (a *API) invalidate(ctx context.Context, tag string) error {
+	if a.o.Invalidate == nil {
+		return nil
+	}
+	if err := a.o.Invalidate(ctx, tag); err != nil {
+		a.o.Logger.LogAttrs(ctx, slog.LevelError, "revocation stored but not broadcast", slog.String("error", err.Error()))
+		return &apiError{http.StatusServiceUnavailable, "invalidation_failed",
+			"the revocation is stored, but cached decisions could not be dropped everywhere; they end within the cache TTL"}
+	}
+	return nil
+}
+
 // apiError is an answer to the client, apart from the cause that is logged.
 type apiError struct {
 	status int
@@ -180,6 +196,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var inv *session.InvalidError
 	switch {
 	case errors.As(err, &ae):
+		if ae.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, ae.status, ae.code, ae.msg)
 	case errors.As(err, &inv):
 		writeError(w, http.StatusBadRequest, "invalid_"+inv.Field, inv.Field+" "+inv.Problem)

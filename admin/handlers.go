@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/authresolver/authresolver/resolver"
 	"github.com/authresolver/authresolver/session"
 )
 
@@ -103,7 +104,11 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &apiError{http.StatusBadRequest, "invalid_session_id", "not a session ID"})
 		return
 	}
-	if _, err := a.o.Store.Revoke(r.Context(), id); err != nil {
+	rev, err := a.o.Store.Revoke(r.Context(), id)
+	if err == nil {
+		err = a.invalidate(r.Context(), resolver.SessionTag(rev.Handle))
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -117,7 +122,11 @@ func (a *API) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if _, err := a.o.Store.RevokeUser(r.Context(), user); err != nil {
+	_, err := a.o.Store.RevokeUser(r.Context(), user)
+	if err == nil {
+		err = a.invalidate(r.Context(), resolver.UserSessionsTag(user))
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -171,7 +180,10 @@ func (a *API) revokeToken(r *http.Request, req revocationRequest, now time.Time)
 		}
 		until = *req.ExpiresAt
 	}
-	return a.o.Store.RevokeToken(r.Context(), req.JTI, until)
+	if err := a.o.Store.RevokeToken(r.Context(), req.JTI, until); err != nil {
+		return err
+	}
+	return a.invalidate(r.Context(), resolver.TokenTag(req.JTI))
 }
 
 func (a *API) revokeUserTokens(r *http.Request, req revocationRequest, now time.Time) error {
@@ -185,5 +197,8 @@ func (a *API) revokeUserTokens(r *http.Request, req revocationRequest, now time.
 		}
 		before = *req.Before
 	}
-	return a.o.Store.RevokeUserTokens(r.Context(), req.UserID, before, a.o.RevocationTTL)
+	if err := a.o.Store.RevokeUserTokens(r.Context(), req.UserID, before, a.o.RevocationTTL); err != nil {
+		return err
+	}
+	return a.invalidate(r.Context(), resolver.UserTokensTag(req.UserID))
 }

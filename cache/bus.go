@@ -1,0 +1,156 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Bus carries invalidations between replicas over Redis pub/sub. Pub/sub
+// loses messages while a connection is down, so whenever the subscription
+// is not confirmed the bus disables the local L1 (flushing it) and enables
+// it again once subscribed: a missed revocation can then be served from
+// cache for no longer than the L1 TTL.
+type Bus struct {
+	client  redis.UniversalClient
+	channel string
+	l1      *L1
+	shared  *Shared // nil: no L2
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// NewBus returns a bus on channel (e.g. "authresolver:v1:invalidate").
+// shared and metrics may be nil.
+func NewBus(client redis.UniversalClient, channel string, l1 *L1, shared *Shared, log *slog.Logger, m *Metrics) *Bus {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l1.SetEnabled(false) // until the first subscription is confirmed
+	return &Bus{client: client, channel: channel, l1: l1, shared: shared, log: log, metrics: m}
+}
+
+// Invalidate applies a revocation's tag: the L2 generation moves on, the
+// local L1 drops the tag at once, and every other replica is told. It
+// returns an error when Redis cannot be reached; the local L1 is still
+// invalidated.
+func (b *Bus) Invalidate(ctx context.Context, tag string) error {
+	var errs []error
+	if b.shared != nil {
+		errs = append(errs, b.shared.Bump(ctx))
+	}
+	b.l1.Invalidate(tag)
+	if err := b.client.Publish(ctx, b.channel, tag).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("cache: publish invalidation: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run receives invalidations until ctx is done.
+func (b *Bus) Run(ctx context.Context) {
+	ps := b.client.Subscribe(ctx, b.channel)
+	defer ps.Close()
+	const idle = 5 * time.Second // ping after this long without traffic
+	up := false
+	setUp := func(v bool) {
+		if v != up {
+			up = v
+			b.l1.SetEnabled(v)
+			b.metrics.subscribed(v)
+			if v {
+				b.log.Info("invalidation subscription up: in-process cache on", "channel", b.channel)
+			} else {
+				b.log.Warn("invalidation subscription down: in-process cache off until it is back", "channel", b.channel)
+			}
+		}
+	}
+	defer setUp(false)
+	for ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(ctx, idle)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var netErr interface{ Timeout() bool }
+			if errors.As(err, &netErr) && netErr.Timeout() && up {
+				// Quiet channel: prove the connection is alive.
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err = ps.Ping(pctx)
+				cancel()
+				if err == nil {
+					continue
+				}
+			}
+			setUp(false)
+			b.log.Debug("invalidation subscription", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond): // go-redis reconnects on the next receive
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				b.l1.Flush() // anything cached while we were not listening is suspect
+				setUp(true)
+			}
+		case *redis.Message:
+			b.metrics.received()
+			b.l1.Invalidate(m.Payload)
+		case *redis.Pong:
+		}
+	}
+}
+
+// Metrics counts the bus's and the L1's state.
+type Metrics struct {
+	invalidations prometheus.Counter
+	subscription  prometheus.Gauge
+}
+
+// NewMetrics registers the cache metrics on reg, including gauges of l1's size.
+func NewMetrics(reg prometheus.Registerer, l1 *L1) *Metrics {
+	m := &Metrics{
+		invalidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authresolver_cache_invalidations_received_total",
+			Help: "Invalidations received from other replicas over Redis pub/sub.",
+		}),
+		subscription: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authresolver_cache_subscription_up",
+			Help: "1 while the invalidation subscription is confirmed (the in-process cache is on), else 0.",
+		}),
+	}
+	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "authresolver_cache_entries",
+		Help: "Decisions held in the in-process cache.",
+	}, func() float64 { n, _ := l1.Len(); return float64(n) })
+	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "authresolver_cache_bytes",
+		Help: "Approximate bytes held by the in-process cache.",
+	}, func() float64 { _, b := l1.Len(); return float64(b) })
+	reg.MustRegister(m.invalidations, m.subscription, entries, size)
+	return m
+}
+
+func (m *Metrics) received() {
+	if m != nil {
+		m.invalidations.Inc()
+	}
+}
+
+func (m *Metrics) subscribed(up bool) {
+	if m == nil {
+		return
+	}
+	if up {
+		m.subscription.Set(1)
+	} else {
+		m.subscription.Set(0)
+	}
+}

@@ -1,0 +1,226 @@
+// Package cache owns the decision cache: an in-process tier (L1) bounded by
+// entries and bytes and indexed by invalidation tag, a tier in Redis (L2)
+// shared by replicas, and the invalidation bus that makes a revocation drop
+// matching decisions on every replica at once (Redis pub/sub).
+package cache
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authresolver/authresolver/resolver"
+)
+
+const shardCount = 64 // a power of two
+
+// Defaults of the in-process tier's bounds.
+const (
+	DefaultMaxEntries = 200_000
+	DefaultMaxBytes   = 128 << 20
+)
+
+// L1 is the in-process decision cache. Lookups take one shard's read lock,
+// never a global one. It implements resolver.Cache.
+type L1 struct {
+	shards     [shardCount]shard
+	epoch      atomic.Uint64
+	enabled    atomic.Bool
+	tagSeed    maphash.Seed
+	maxEntries int // per shard
+	maxBytes   int // per shard
+}
+
+var _ resolver.Cache = (*L1)(nil)
+
+type shard struct {
+	mu      sync.RWMutex
+	entries map[resolver.Key]*entry
+	// byTag indexes keys by a 64-bit hash of their invalidation tags. A
+	// hash collision only drops an extra entry, which is always safe.
+	byTag map[uint64][]resolver.Key
+	bytes int
+}
+
+type entry struct {
+	v       *resolver.Verdict
+	expires int64 // Unix nanoseconds
+	size    int
+	tags    []uint64
+}
+
+// NewL1 returns an enabled cache holding at most maxEntries verdicts and
+// about maxBytes bytes (zero: the defaults).
+func NewL1(maxEntries, maxBytes int) *L1 {
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	c := &L1{
+		tagSeed:    maphash.MakeSeed(),
+		maxEntries: max(maxEntries/shardCount, 1),
+		maxBytes:   max(maxBytes/shardCount, 1),
+	}
+	for i := range c.shards {
+		c.shards[i].reset()
+	}
+	c.enabled.Store(true)
+	return c
+}
+
+func (s *shard) reset() {
+	s.entries = make(map[resolver.Key]*entry)
+	s.byTag = make(map[uint64][]resolver.Key)
+	s.bytes = 0
+}
+
+func (c *L1) shard(k resolver.Key) *shard { return &c.shards[k.Shard()&(shardCount-1)] }
+
+// Get returns the verdict for k unless it is absent, expired at now, or the
+// cache is disabled.
+func (c *L1) Get(k resolver.Key, now time.Time) (*resolver.Verdict, bool) {
+	if !c.enabled.Load() {
+		return nil, false
+	}
+	s := c.shard(k)
+	s.mu.RLock()
+	e := s.entries[k]
+	s.mu.RUnlock()
+	if e == nil || now.UnixNano() >= e.expires {
+		return nil, false
+	}
+	return e.v, true
+}
+
+// Epoch changes with every invalidation and flush.
+func (c *L1) Epoch() uint64 { return c.epoch.Load() }
+
+// Set stores v unless the cache is disabled or was invalidated or flushed
+// since epoch was read. The epoch is checked under the shard lock that
+// Invalidate also takes, so an entry stored just before an invalidation is
+// dropped by it.
+func (c *L1) Set(k resolver.Key, v *resolver.Verdict, epoch uint64) {
+	if !c.enabled.Load() {
+		return
+	}
+	tags := v.Tags()
+	e := &entry{v: v, expires: v.Expires.UnixNano(), size: v.Size(), tags: make([]uint64, len(tags))}
+	for i, t := range tags {
+		e.tags[i] = maphash.String(c.tagSeed, t)
+	}
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.epoch.Load() != epoch {
+		return
+	}
+	if old := s.entries[k]; old != nil {
+		s.remove(k, old)
+	}
+	s.makeRoom(e.size, c.maxEntries, c.maxBytes, time.Now().UnixNano())
+	s.entries[k] = e
+	s.bytes += e.size
+	for _, t := range e.tags {
+		s.byTag[t] = append(s.byTag[t], k)
+	}
+}
+
+// makeRoom evicts until one more entry of size fits: expired entries first,
+// then arbitrary ones (Go's map order), which for a short-TTL cache is as
+// good as LRU at a fraction of the bookkeeping.
+func (s *shard) makeRoom(size, maxEntries, maxBytes int, now int64) {
+	full := func() bool { return len(s.entries)+1 > maxEntries || s.bytes+size > maxBytes }
+	if !full() {
+		return
+	}
+	for k, e := range s.entries {
+		if e.expires <= now {
+			s.remove(k, e)
+		}
+	}
+	for k, e := range s.entries {
+		if !full() {
+			return
+		}
+		s.remove(k, e)
+	}
+}
+
+func (s *shard) remove(k resolver.Key, e *entry) {
+	delete(s.entries, k)
+	s.bytes -= e.size
+	for _, t := range e.tags {
+		keys := s.byTag[t]
+		for i, kk := range keys {
+			if kk == k {
+				keys[i] = keys[len(keys)-1]
+				keys = keys[:len(keys)-1]
+				break
+			}
+		}
+		if len(keys) == 0 {
+			delete(s.byTag, t)
+		} else {
+			s.byTag[t] = keys
+		}
+	}
+}
+
+// Invalidate drops every verdict carrying tag (see resolver.SessionTag and
+// friends) and makes verdicts resolved before now unstorable.
+func (c *L1) Invalidate(tag string) int {
+	c.epoch.Add(1)
+	h := maphash.String(c.tagSeed, tag)
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for _, k := range append([]resolver.Key(nil), s.byTag[h]...) {
+			if e := s.entries[k]; e != nil {
+				s.remove(k, e)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Flush drops every verdict.
+func (c *L1) Flush() {
+	c.epoch.Add(1)
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.reset()
+		s.mu.Unlock()
+	}
+}
+
+// SetEnabled turns the cache on or off. Turning it off flushes it: used
+// while the invalidation subscription is down, when a missed revocation
+// could otherwise be served from cache.
+func (c *L1) SetEnabled(on bool) {
+	c.enabled.Store(on)
+	if !on {
+		c.Flush()
+	}
+}
+
+// Enabled reports whether the cache is in use.
+func (c *L1) Enabled() bool { return c.enabled.Load() }
+
+// Len returns the number of entries and their approximate bytes.
+func (c *L1) Len() (entries, bytes int) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		entries += len(s.entries)
+		bytes += s.bytes
+		s.mu.RUnlock()
+	}
+	return entries, bytes
+}

@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authresolver/authresolver/resolver"
+)
+
+// Shared is the decision cache in Redis (L2), shared by replicas. It holds
+// only valid identities, under the SHA-256 of the credential, never the
+// credential. Every revocation bumps a generation counter; an entry written
+// under an older generation is not used, so a revocation makes every L2
+// entry that could predate it unusable at once without having to find them.
+// It implements resolver.SharedCache.
+type Shared struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ resolver.SharedCache = (*Shared)(nil)
+
+// NewShared returns the L2 tier over client; prefix starts its keys (e.g.
+// "authresolver:v1:").
+func NewShared(client redis.UniversalClient, prefix string) *Shared {
+	return &Shared{client: client, prefix: prefix}
+}
+
+func (s *Shared) key(cred resolver.Credential) string {
+	sum := sha256.Sum256([]byte(cred.Kind + ":" + cred.Value))
+	return s.prefix + "d:" + hex.EncodeToString(sum[:])
+}
+
+func (s *Shared) genKey() string { return s.prefix + "d-gen" }
+
+// cached is an L2 value.
+type cached struct {
+	Gen uint64            `json:"g"`
+	ID  resolver.Identity `json:"id"`
+}
+
+// Get reads the entry for cred and the current generation in one round trip.
+func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Identity, bool, uint64, error) {
+	var val, gen *redis.StringCmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		val = p.Get(ctx, s.key(cred))
+		gen = p.Get(ctx, s.genKey())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return resolver.Identity{}, false, 0, fmt.Errorf("cache: shared get: %w", err)
+	}
+	current, _ := strconv.ParseUint(gen.Val(), 10, 64) // absent: generation 0
+	if val.Err() != nil {
+		return resolver.Identity{}, false, current, nil
+	}
+	var c cached
+	if err := json.Unmarshal([]byte(val.Val()), &c); err != nil || c.Gen != current {
+		return resolver.Identity{}, false, current, nil
+	}
+	return c.ID, true, current, nil
+}
+
+// Set stores id for cred for ttl, tagged with the generation read before the
+// decision was made.
+func (s *Shared) Set(ctx context.Context, cred resolver.Credential, id resolver.Identity, ttl time.Duration, gen uint64) error {
+	b, err := json.Marshal(cached{Gen: gen, ID: id})
+	if err != nil {
+		return fmt.Errorf("cache: shared set: %w", err)
+	}
+	if err := s.client.Set(ctx, s.key(cred), b, ttl).Err(); err != nil {
+		return fmt.Errorf("cache: shared set: %w", err)
+	}
+	return nil
+}
+
+// Bump makes every entry written so far unusable.
+func (s *Shared) Bump(ctx context.Context) error {
+	if err := s.client.Incr(ctx, s.genKey()).Err(); err != nil {
+		return fmt.Errorf("cache: shared bump: %w", err)
+	}
+	return nil
+}

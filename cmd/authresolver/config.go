@@ -1,0 +1,385 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/authresolver/authresolver/resolver"
+)
+
+const envPrefix = "AUTHRESOLVER_"
+
+// Config is the whole configuration, read from AUTHRESOLVER_* variables.
+type Config struct {
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
+	AdminAddr  string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
+	AdminToken string `env:"ADMIN_TOKEN"`
+
+	RedisURL        string   `env:"REDIS_URL"`
+	RedisAddrs      []string `env:"REDIS_ADDRS"`
+	RedisMasterName string   `env:"REDIS_MASTER_NAME"`
+
+	JWTIssuer     string        `env:"JWT_ISSUER"`
+	JWTJWKSURL    string        `env:"JWT_JWKS_URL"`
+	JWTAudience   []string      `env:"JWT_AUDIENCE"`
+	JWTAlgorithms []string      `env:"JWT_ALGORITHMS" envDefault:"RS256,ES256,EdDSA"`
+	JWTLeeway     time.Duration `env:"JWT_LEEWAY" envDefault:"30s"`
+	JWTType       string        `env:"JWT_TYPE"`
+	Issuers       string        `env:"ISSUERS"`
+
+	JWKSMinRefresh      time.Duration `env:"JWKS_MIN_REFRESH" envDefault:"1m"`
+	JWKSMaxRefresh      time.Duration `env:"JWKS_MAX_REFRESH" envDefault:"1h"`
+	JWKSRefetchCooldown time.Duration `env:"JWKS_REFETCH_COOLDOWN" envDefault:"10s"`
+	JWKSMaxStaleness    time.Duration `env:"JWKS_MAX_STALENESS" envDefault:"24h"`
+
+	TokenHeaders       []string      `env:"TOKEN_HEADERS"`
+	SessionCookie      string        `env:"SESSION_COOKIE" envDefault:"session"`
+	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"720h"`
+	SessionLifetime    time.Duration `env:"SESSION_LIFETIME" envDefault:"8760h"`
+
+	RevocationTTL time.Duration `env:"REVOCATION_TTL" envDefault:"24h"`
+
+	RevocationCheckFailure string `env:"REVOCATION_CHECK_FAILURE" envDefault:"closed"`
+
+	CacheTTL        time.Duration `env:"CACHE_TTL" envDefault:"5s"`
+	CacheMaxEntries int           `env:"CACHE_MAX_ENTRIES" envDefault:"200000"`
+	CacheShared     bool          `env:"CACHE_SHARED" envDefault:"true"`
+	HeaderPrefix    string        `env:"HEADER_PREFIX" envDefault:"X-Auth-"`
+	ClaimHeaders    string        `env:"CLAIM_HEADERS"`
+
+	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"auto"`
+
+	// Derived by validate.
+	issuers []issuerConfig
+	claims  []resolver.ClaimHeader
+}
+
+// issuerConfig is one trusted issuer, from the single-issuer variables or
+// one entry of AUTHRESOLVER_ISSUERS.
+type issuerConfig struct {
+	Issuer     string   `json:"issuer"`
+	JWKSURL    string   `json:"jwks_url"`
+	Audiences  []string `json:"audiences"`
+	Algorithms []string `json:"algorithms"`
+	Leeway     string   `json:"leeway"`
+	Type       string   `json:"typ"`
+	leeway     time.Duration
+}
+
+// configError names the variable at fault; main prints it as one line and
+// exits with code 2.
+type configError struct {
+	Var string
+	Msg string
+}
+
+func (e *configError) Error() string { return envPrefix + e.Var + ": " + e.Msg }
+
+func bad(v, format string, args ...any) error {
+	return &configError{Var: v, Msg: fmt.Sprintf(format, args...)}
+}
+
+// loadConfig parses environ (KEY=VALUE pairs, as os.Environ) and validates it.
+func loadConfig(environ map[string]string) (Config, error) {
+	cfg, err := env.ParseAsWithOptions[Config](env.Options{Prefix: envPrefix, Environment: environ})
+	if err != nil {
+		return Config{}, envError(err)
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// envError turns the first of caarlos0/env's errors into a configError that
+// names the variable rather than the Go field.
+func envError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Err.Error()
+		if pe.Type == reflect.TypeOf(time.Duration(0)) {
+			msg = "not a duration with a unit (e.g. 30s, 5m, 720h)"
+		}
+		return bad(fieldVar(pe.Name), "%s", msg)
+	}
+	return fmt.Errorf("configuration: %w", err)
+}
+
+// fieldVar returns the variable name (without prefix) of a Config field.
+func fieldVar(field string) string {
+	f, ok := reflect.TypeOf(Config{}).FieldByName(field)
+	if !ok {
+		return field
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+func (c *Config) validate() error {
+	for _, v := range []struct {
+		name string
+		addr string
+	}{{"LISTEN_ADDR", c.ListenAddr}, {"ADMIN_ADDR", c.AdminAddr}} {
+		if _, _, err := net.SplitHostPort(v.addr); err != nil {
+			return bad(v.name, "want host:port, got %q", v.addr)
+		}
+	}
+	if err := c.validateRedis(); err != nil {
+		return err
+	}
+	if err := c.validateIssuers(); err != nil {
+		return err
+	}
+	if err := c.validateDurations(); err != nil {
+		return err
+	}
+	if !validHeaderName(c.HeaderPrefix) {
+		return bad("HEADER_PREFIX", "%q is not a valid header name prefix", c.HeaderPrefix)
+	}
+	for _, h := range c.TokenHeaders {
+		if !validHeaderName(h) {
+			return bad("TOKEN_HEADERS", "%q is not a valid header name", h)
+		}
+		if strings.EqualFold(h, "Cookie") || strings.EqualFold(h, "Authorization") {
+			return bad("TOKEN_HEADERS", "%q is read already; list only extra headers", h)
+		}
+	}
+	if !validHeaderName(c.SessionCookie) { // cookie names are tokens too
+		return bad("SESSION_COOKIE", "%q is not a valid cookie name", c.SessionCookie)
+	}
+	claims, err := parseClaimHeaders(c.ClaimHeaders)
+	if err != nil {
+		return bad("CLAIM_HEADERS", "%v", err)
+	}
+	c.claims = claims
+	switch c.RevocationCheckFailure {
+	case "closed", "open":
+	default:
+		return bad("REVOCATION_CHECK_FAILURE", "want closed or open, got %q", c.RevocationCheckFailure)
+	}
+	if c.CacheMaxEntries < 1000 || c.CacheMaxEntries > 100_000_000 {
+		return bad("CACHE_MAX_ENTRIES", "%d is out of range [1000, 100000000]", c.CacheMaxEntries)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		return bad("LOG_FORMAT", "want auto, json or text, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+func (c *Config) validateRedis() error {
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("REDIS_URL", "want redis://host:port/db or rediss://…")
+		}
+	}
+	for _, a := range c.RedisAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("REDIS_ADDRS", "want a comma list of host:port, got %q", a)
+		}
+	}
+	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
+		return bad("REDIS_MASTER_NAME", "needs the Sentinel addresses in AUTHRESOLVER_REDIS_ADDRS")
+	}
+	return nil
+}
+
+func (c *Config) validateDurations() error {
+	checks := []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"JWT_LEEWAY", c.JWTLeeway, 0, 5 * time.Minute},
+		{"JWKS_MIN_REFRESH", c.JWKSMinRefresh, time.Second, 24 * time.Hour},
+		{"JWKS_MAX_REFRESH", c.JWKSMaxRefresh, c.JWKSMinRefresh, 7 * 24 * time.Hour},
+		{"JWKS_REFETCH_COOLDOWN", c.JWKSRefetchCooldown, time.Second, time.Hour},
+		{"JWKS_MAX_STALENESS", c.JWKSMaxStaleness, time.Minute, 30 * 24 * time.Hour},
+		{"SESSION_IDLE_TIMEOUT", c.SessionIdleTimeout, time.Minute, 10 * 365 * 24 * time.Hour},
+		{"SESSION_LIFETIME", c.SessionLifetime, time.Minute, 10 * 365 * 24 * time.Hour},
+		{"REVOCATION_TTL", c.RevocationTTL, time.Minute, 365 * 24 * time.Hour},
+		{"CACHE_TTL", c.CacheTTL, 0, time.Hour},
+		{"SHUTDOWN_DELAY", c.ShutdownDelay, 0, 5 * time.Minute},
+		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second, 10 * time.Minute},
+	}
+	for _, ch := range checks {
+		if ch.d < ch.min || ch.d > ch.max {
+			return bad(ch.name, "%s is out of range [%s, %s]", ch.d, ch.min, ch.max)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateIssuers() error {
+	if c.JWTIssuer != "" || c.JWTJWKSURL != "" {
+		if c.JWTIssuer == "" {
+			return bad("JWT_ISSUER", "is empty but AUTHRESOLVER_JWT_JWKS_URL is set")
+		}
+		if c.JWTJWKSURL == "" {
+			return bad("JWT_JWKS_URL", "is empty but AUTHRESOLVER_JWT_ISSUER is set")
+		}
+		c.issuers = append(c.issuers, issuerConfig{
+			Issuer: c.JWTIssuer, JWKSURL: c.JWTJWKSURL, Audiences: c.JWTAudience,
+			Algorithms: c.JWTAlgorithms, Type: c.JWTType, leeway: c.JWTLeeway,
+		})
+	} else if len(c.JWTAudience) > 0 {
+		return bad("JWT_AUDIENCE", "is set but AUTHRESOLVER_JWT_ISSUER is empty")
+	}
+	if err := checkAlgorithms(c.JWTAlgorithms); err != nil {
+		return bad("JWT_ALGORITHMS", "%v", err)
+	}
+	if c.Issuers != "" {
+		var list []issuerConfig
+		dec := json.NewDecoder(strings.NewReader(c.Issuers))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&list); err != nil {
+			return bad("ISSUERS", "not a JSON array of issuers: %v", err)
+		}
+		for i := range list {
+			if err := c.defaultIssuer(&list[i]); err != nil {
+				return bad("ISSUERS", "entry %d: %v", i, err)
+			}
+		}
+		c.issuers = append(c.issuers, list...)
+	}
+	seen := map[string]bool{}
+	for _, is := range c.issuers {
+		if seen[is.Issuer] {
+			return bad("ISSUERS", "issuer %q is configured twice", is.Issuer)
+		}
+		seen[is.Issuer] = true
+		if err := checkJWKSURL(is.JWKSURL); err != nil {
+			v := "ISSUERS"
+			if is.Issuer == c.JWTIssuer {
+				v = "JWT_JWKS_URL"
+			}
+			return bad(v, "%v", err)
+		}
+	}
+	return nil
+}
+
+// defaultIssuer fills an AUTHRESOLVER_ISSUERS entry from the single-issuer
+// defaults and checks it.
+func (c *Config) defaultIssuer(is *issuerConfig) error {
+	if is.Issuer == "" || is.JWKSURL == "" {
+		return errors.New("issuer and jwks_url are required")
+	}
+	if len(is.Algorithms) == 0 {
+		is.Algorithms = c.JWTAlgorithms
+	}
+	if err := checkAlgorithms(is.Algorithms); err != nil {
+		return err
+	}
+	is.leeway = c.JWTLeeway
+	if is.Leeway != "" {
+		d, err := time.ParseDuration(is.Leeway)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			return fmt.Errorf("leeway %q: want a duration from 0s to 5m", is.Leeway)
+		}
+		is.leeway = d
+	}
+	return nil
+}
+
+func checkAlgorithms(algs []string) error {
+	if len(algs) == 0 {
+		return errors.New("empty algorithm list")
+	}
+	for _, a := range algs {
+		if !slices.Contains(supportedAlgorithms, a) {
+			return fmt.Errorf("%q is not supported (none and HMAC never are); want some of %s", a, strings.Join(supportedAlgorithms, ","))
+		}
+	}
+	return nil
+}
+
+// checkJWKSURL allows https, file, and http only to a loopback host: keys
+// fetched over plain HTTP from elsewhere could be swapped in transit.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("JWKS URL %q: %v", raw, err)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("JWKS URL %q has no host", raw)
+		}
+	case "file":
+		if u.Path == "" {
+			return fmt.Errorf("JWKS URL %q has no path", raw)
+		}
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("JWKS URL %q: http:// is only allowed for a loopback host; use https://", raw)
+		}
+	default:
+		return fmt.Errorf("JWKS URL %q: want https://, http:// (loopback) or file://", raw)
+	}
+	return nil
+}
+
+// parseClaimHeaders reads "claim=Header,claim2=Header2". The claim may be a
+// URL; the header is after the last '='.
+func parseClaimHeaders(s string) ([]resolver.ClaimHeader, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []resolver.ClaimHeader
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		i := strings.LastIndexByte(part, '=')
+		if i <= 0 || i == len(part)-1 {
+			return nil, fmt.Errorf("%q: want claim=Header", part)
+		}
+		claim, header := part[:i], part[i+1:]
+		if !validHeaderName(header) {
+			return nil, fmt.Errorf("%q is not a valid header name", header)
+		}
+		out = append(out, resolver.ClaimHeader{Claim: claim, Header: header})
+	}
+	return out, nil
+}
+
+// validHeaderName reports whether s is a non-empty RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/authresolver/authresolver/resolver"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{cfg.ListenAddr, cfg.AdminAddr, cfg.SessionCookie, cfg.CacheTTL.String(), cfg.HeaderPrefix,
+		strings.Join(cfg.JWTAlgorithms, ","), cfg.JWTLeeway.String(), cfg.SessionIdleTimeout.String(), cfg.SessionLifetime.String()}
+	want := []string{":8080", "127.0.0.1:9090", "session", "5s", "X-Auth-", "RS256,ES256,EdDSA", "30s", "720h0m0s", "8760h0m0s"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigIssuers(t *testing.T) {
+	cfg, err := loadConfig(map[string]string{
+		"AUTHRESOLVER_JWT_ISSUER":    "https://a.example",
+		"AUTHRESOLVER_JWT_JWKS_URL":  "https://a.example/jwks",
+		"AUTHRESOLVER_JWT_AUDIENCE":  "api,web",
+		"AUTHRESOLVER_ISSUERS":       `[{"issuer":"https://b.example","jwks_url":"file:///etc/jwks.json","algorithms":["ES256"],"leeway":"5s","typ":"at+jwt"}]`,
+		"AUTHRESOLVER_CLAIM_HEADERS": "email=Email, https://authgear.com/claims/user/roles=User-Roles-Raw",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, is := range cfg.issuers {
+		got = append(got, is.Issuer+" "+is.JWKSURL+" "+strings.Join(is.Audiences, ",")+" "+strings.Join(is.Algorithms, ",")+" "+is.leeway.String()+" "+is.Type)
+	}
+	want := []string{
+		"https://a.example https://a.example/jwks api,web RS256,ES256,EdDSA 30s ",
+		"https://b.example file:///etc/jwks.json  ES256 5s at+jwt",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("issuers (-want +got):\n%s", diff)
+	}
+	wantClaims := []resolver.ClaimHeader{{Claim: "email", Header: "Email"}, {Claim: "https://authgear.com/claims/user/roles", Header: "User-Roles-Raw"}}
+	if diff := cmp.Diff(wantClaims, cfg.claims); diff != "" {
+		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+}
+
+// TestConfigErrors: every bad value names its variable.
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"AUTHRESOLVER_CACHE_TTL": "5"}, "AUTHRESOLVER_CACHE_TTL: not a duration"},
+		{map[string]string{"AUTHRESOLVER_CACHE_TTL": "-1s"}, "AUTHRESOLVER_CACHE_TTL: -1s is out of range"},
+		{map[string]string{"AUTHRESOLVER_JWT_LEEWAY": "1h"}, "AUTHRESOLVER_JWT_LEEWAY: 1h0m0s is out of range"},
+		{map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "8080"}, "AUTHRESOLVER_LISTEN_ADDR: want host:port"},
+		{map[string]string{"AUTHRESOLVER_REDIS_URL": "http://x"}, "AUTHRESOLVER_REDIS_URL: want redis://"},
+		{map[string]string{"AUTHRESOLVER_REDIS_MASTER_NAME": "m"}, "AUTHRESOLVER_REDIS_MASTER_NAME: needs"},
+		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a"}, "AUTHRESOLVER_JWT_JWKS_URL: is empty"},
+		{map[string]string{"AUTHRESOLVER_JWT_JWKS_URL": "https://a/jwks"}, "AUTHRESOLVER_JWT_ISSUER: is empty"},
+		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a", "AUTHRESOLVER_JWT_JWKS_URL": "http://idp.example/jwks"}, "AUTHRESOLVER_JWT_JWKS_URL: JWKS URL \"http://idp.example/jwks\": http:// is only allowed for a loopback host"},
+		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a", "AUTHRESOLVER_JWT_JWKS_URL": "ftp://a/jwks"}, "AUTHRESOLVER_JWT_JWKS_URL: JWKS URL \"ftp://a/jwks\": want https://"},
+		{map[string]string{"AUTHRESOLVER_JWT_ALGORITHMS": "HS256"}, "AUTHRESOLVER_JWT_ALGORITHMS: \"HS256\" is not supported"},
+		{map[string]string{"AUTHRESOLVER_JWT_ALGORITHMS": "none"}, "AUTHRESOLVER_JWT_ALGORITHMS: \"none\" is not supported"},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `{"issuer":"x"}`}, "AUTHRESOLVER_ISSUERS: not a JSON array"},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x"}]`}, "AUTHRESOLVER_ISSUERS: entry 0: issuer and jwks_url are required"},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"https://x/j","algorithms":["HS256"]}]`}, "AUTHRESOLVER_ISSUERS: entry 0: \"HS256\" is not supported"},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"https://x/j","leeway":"10"}]`}, "AUTHRESOLVER_ISSUERS: entry 0: leeway \"10\""},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"https://x/j","typo":1}]`}, "AUTHRESOLVER_ISSUERS: not a JSON array of issuers: json: unknown field \"typo\""},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"https://x/j"},{"issuer":"x","jwks_url":"https://x/k"}]`}, "AUTHRESOLVER_ISSUERS: issuer \"x\" is configured twice"},
+		{map[string]string{"AUTHRESOLVER_HEADER_PREFIX": "X Auth"}, "AUTHRESOLVER_HEADER_PREFIX: \"X Auth\" is not a valid header name prefix"},
+		{map[string]string{"AUTHRESOLVER_TOKEN_HEADERS": "Cookie"}, "AUTHRESOLVER_TOKEN_HEADERS: \"Cookie\" is read already"},
+		{map[string]string{"AUTHRESOLVER_SESSION_COOKIE": "a;b"}, "AUTHRESOLVER_SESSION_COOKIE: \"a;b\" is not a valid cookie name"},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email"}, "AUTHRESOLVER_CLAIM_HEADERS: \"email\": want claim=Header"},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Bad Header"}, "AUTHRESOLVER_CLAIM_HEADERS: \"Bad Header\" is not a valid header name"},
+		{map[string]string{"AUTHRESOLVER_LOG_LEVEL": "loud"}, "AUTHRESOLVER_LOG_LEVEL: want debug"},
+	}
+	for _, tt := range tests {
+		_, err := loadConfig(tt.env)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("loadConfig(%v) = %v, want an error starting %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+// TestRunBadConfigExits2 checks the user-visible contract: one line, exit 2.
+func TestRunBadConfigExits2(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve"}, map[string]string{"AUTHRESOLVER_CACHE_TTL": "soon"}, &stdout, &stderr)
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if got, want := stderr.String(), "authresolver: AUTHRESOLVER_CACHE_TTL: not a duration with a unit (e.g. 30s, 5m, 720h)\n"; got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, nil, &stdout, &stderr); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"version"}, nil, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "authresolver ") {
+		t.Errorf("version: exit %d, output %q", code, stdout.String())
+	}
+}

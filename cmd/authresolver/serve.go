@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authresolver/authresolver/admin"
+	"github.com/authresolver/authresolver/cache"
+	"github.com/authresolver/authresolver/jwks"
+	"github.com/authresolver/authresolver/resolver"
+	"github.com/authresolver/authresolver/session"
+)
+
+// app is a running server: what serve wired together, handed to the start
+// hook (authresolver dev prints credentials from it).
+type app struct {
+	cfg       Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	verifiers []*jwks.Verifier
+	tokens    *jwks.Set
+	store     store
+	redis     redis.UniversalClient // nil with the in-memory store
+	draining  atomic.Bool
+
+	resolveAddr, adminAddr net.Addr
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	text := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				text = true
+			}
+		}
+	}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// /readyz answers 503, the optional delay passes, in-flight requests finish
+// within the shutdown timeout, key refresh stops and stores close.
+// onStart, when not nil, runs once both listeners accept connections.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app) error) error {
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.startVerifiers(ctx); err != nil {
+		return err
+	}
+	defer a.closeVerifiers()
+	if err := a.openStore(); err != nil {
+		return err
+	}
+	defer a.store.Close()
+
+	l1, shared, invalidate := a.startCache(ctx)
+	h := resolver.New(resolver.Options{
+		Tokens:             a.tokenVerifier(),
+		Sessions:           a.store,
+		Revocations:        a.store,
+		RevocationFailOpen: cfg.RevocationCheckFailure == "open",
+		Cache:              l1,
+		Shared:             shared,
+		HeaderPrefix:       cfg.HeaderPrefix,
+		ClaimHeaders:       cfg.claims,
+		TokenHeaders:       cfg.TokenHeaders,
+		SessionCookie:      cfg.SessionCookie,
+		CacheTTL:           cfg.CacheTTL,
+		Logger:             log,
+		Metrics:            resolver.NewMetrics(a.reg),
+	})
+	resolveRouter := chi.NewRouter()
+	h.Mount(resolveRouter)
+	a.mountHealth(resolveRouter)
+
+	adminRouter := chi.NewRouter()
+	adminRouter.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	admin.New(admin.Options{
+		Store:         a.store,
+		Token:         cfg.AdminToken,
+		Cookie:        cfg.SessionCookie,
+		Lifetime:      cfg.SessionLifetime,
+		RevocationTTL: cfg.RevocationTTL,
+		Invalidate:    invalidate,
+		Logger:        log,
+	}).Mount(adminRouter)
+	if cfg.AdminToken == "" {
+		log.Warn("admin API is off: set AUTHRESOLVER_ADMIN_TOKEN to enable it")
+	}
+	a.mountHealth(adminRouter)
+
+	resolveLn, err := listen(cfg.ListenAddr, "LISTEN_ADDR")
+	if err != nil {
+		return err
+	}
+	adminLn, err := listen(cfg.AdminAddr, "ADMIN_ADDR")
+	if err != nil {
+		resolveLn.Close()
+		return err
+	}
+	a.resolveAddr, a.adminAddr = resolveLn.Addr(), adminLn.Addr()
+	servers := []*http.Server{newServer(resolveRouter, log), newServer(adminRouter, log)}
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{resolveLn, adminLn} {
+		name := [...]string{"resolve", "admin"}[i]
+		log.Info("listening", "listener", name, "addr", ln.Addr().String())
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	if onStart != nil {
+		if err := onStart(a); err != nil {
+			shutdown(servers, time.Second)
+			return err
+		}
+	}
+	select {
+	case err := <-errc:
+		shutdown(servers, cfg.ShutdownTimeout)
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	a.draining.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		time.Sleep(cfg.ShutdownDelay) // let load balancers see /readyz fail first
+	}
+	if err := shutdown(servers, cfg.ShutdownTimeout); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func listen(addr, variable string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, bad(variable, "cannot listen: %v", err)
+	}
+	return ln, nil
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// shutdown stops servers with a fresh timeout: the serving context is
+// already cancelled when this runs.
+func shutdown(servers []*http.Server, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+			s.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// store is what serve needs of a session store; session.RedisStore and
+// session.MemoryStore both are one.
+type store interface {
+	admin.Store
+	resolver.SessionStore
+	resolver.RevocationChecker
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// openStore connects to Redis when configured, else keeps sessions and
+// revocations in this process's memory. Connecting does not wait for Redis:
+// /readyz reports whether it answers.
+func (a *app) openStore() error {
+	opts := session.Options{
+		IdleTimeout: a.cfg.SessionIdleTimeout,
+		Lifetime:    a.cfg.SessionLifetime,
+		Logger:      a.log,
+	}
+	if a.cfg.RedisURL == "" && len(a.cfg.RedisAddrs) == 0 {
+		a.log.Warn("in-memory session store: sessions and revocations live in this process only; set AUTHRESOLVER_REDIS_URL for more than one replica")
+		a.store = session.NewMemoryStore(opts)
+		return nil
+	}
+	client, err := session.NewRedisClient(session.RedisConfig{
+		URL: a.cfg.RedisURL, Addrs: a.cfg.RedisAddrs, MasterName: a.cfg.RedisMasterName,
+	})
+	if err != nil {
+		return bad("REDIS_URL", "%v", err)
+	}
+	a.redis = client
+	a.store = session.NewRedisStore(client, opts)
+	return nil
+}
+
+// startCache builds the decision cache: L1 unless CACHE_TTL is 0, L2 and the
+// invalidation bus when Redis is configured. It returns nil interfaces for
+// tiers that are off, and the function revocations call.
+func (a *app) startCache(ctx context.Context) (resolver.Cache, resolver.SharedCache, func(context.Context, string) error) {
+	if a.cfg.CacheTTL == 0 {
+		return nil, nil, nil
+	}
+	l1 := cache.NewL1(a.cfg.CacheMaxEntries, 0)
+	metrics := cache.NewMetrics(a.reg, l1)
+	if a.redis == nil {
+		return l1, nil, func(_ context.Context, tag string) error {
+			l1.Invalidate(tag)
+			return nil
+		}
+	}
+	var shared *cache.Shared
+	if a.cfg.CacheShared {
+		shared = cache.NewShared(a.redis, session.DefaultPrefix)
+	}
+	bus := cache.NewBus(a.redis, session.DefaultPrefix+"invalidate", l1, shared, a.log, metrics)
+	go bus.Run(ctx)
+	if shared == nil {
+		return l1, nil, bus.Invalidate
+	}
+	return l1, shared, bus.Invalidate
+}
+
+// startVerifiers builds one verifier per configured issuer and starts its
+// key fetching. An unreachable IdP does not stop start-up; /readyz tells.
+func (a *app) startVerifiers(ctx context.Context) error {
+	if len(a.cfg.issuers) == 0 {
+		a.log.Warn("no JWT issuer configured: Bearer tokens are refused")
+		return nil
+	}
+	metrics := jwks.NewMetrics(a.reg)
+	for _, is := range a.cfg.issuers {
+		if len(is.Audiences) == 0 {
+			a.log.Warn("audience is not checked for this issuer: set AUTHRESOLVER_JWT_AUDIENCE or audiences", "issuer", is.Issuer)
+		}
+		v, err := jwks.New(jwks.Options{
+			Issuer:          is.Issuer,
+			URL:             is.JWKSURL,
+			Audiences:       is.Audiences,
+			Algorithms:      is.Algorithms,
+			Leeway:          is.leeway,
+			Type:            is.Type,
+			ExtraClaims:     claimNames(a.cfg.claims),
+			MinRefresh:      a.cfg.JWKSMinRefresh,
+			MaxRefresh:      a.cfg.JWKSMaxRefresh,
+			RefetchCooldown: a.cfg.JWKSRefetchCooldown,
+			MaxStaleness:    a.cfg.JWKSMaxStaleness,
+			Logger:          a.log,
+			Metrics:         metrics,
+		})
+		if err != nil {
+			return bad("ISSUERS", "issuer %q: %v", is.Issuer, err)
+		}
+		if err := v.Start(ctx); err != nil {
+			a.closeVerifiers()
+			return fmt.Errorf("issuer %q: %w", is.Issuer, err)
+		}
+		a.verifiers = append(a.verifiers, v)
+	}
+	a.tokens = jwks.NewSet(a.verifiers...)
+	return nil
+}
+
+func (a *app) closeVerifiers() {
+	for _, v := range a.verifiers {
+		v.Close()
+	}
+}
+
+// tokenVerifier returns nil when no issuer is configured, so that the
+// resolver knows JWT is off (a nil *jwks.Set in the interface is not nil).
+func (a *app) tokenVerifier() resolver.TokenVerifier {
+	if a.tokens == nil {
+		return nil
+	}
+	return a.tokens
+}
+
+func claimNames(chs []resolver.ClaimHeader) []string {
+	var out []string
+	for _, ch := range chs {
+		out = append(out, ch.Claim)
+	}
+	return out
+}
+
+func (a *app) mountHealth(r chi.Router) {
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := a.notReady(r.Context()); reason != "" {
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", reason)
+			return
+		}
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+}
+
+// notReady says why the server should not get traffic, or "".
+func (a *app) notReady(ctx context.Context) string {
+	switch {
+	case a.draining.Load():
+		return "shutting down"
+	case a.tokens != nil && !a.tokens.Ready():
+		return "no JWKS loaded"
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		return "session store unreachable"
+	}
+	return ""
+}
+
+func writeStatus(w http.ResponseWriter, code int, status, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(struct {
+		Status string `json:"status"`
+		Reason string `json:"reason,omitempty"`
+	}{status, reason})
+}
+
+// healthcheck GETs /healthz on the configured listen address, for container
+// HEALTHCHECKs (the image has no shell or curl).
+func healthcheck(ctx context.Context, environ map[string]string, stderr io.Writer) int {
+	addr := environ[envPrefix+"LISTEN_ADDR"]
+	if addr == "" {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "healthcheck: %sLISTEN_ADDR: %v\n", envPrefix, err)
+		return 2
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "healthcheck: /healthz answered", resp.Status)
+		return 1
+	}
+	return 0
+}
