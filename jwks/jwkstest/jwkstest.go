@@ -173,6 +173,13 @@ func (k *Key) Sign(header, claims map[string]any) string {
 	return input + "." + b64(k.signature([]byte(input)))
 }
 
+// SignRaw signs the header and claims JSON exactly as given, for payloads a
+// map cannot express (duplicate or case-variant members, odd spacing).
+func (k *Key) SignRaw(header, claims []byte) string {
+	input := b64(header) + "." + b64(claims)
+	return input + "." + b64(k.signature([]byte(input)))
+}
+
 func (k *Key) signature(input []byte) []byte {
 	hash := crypto.SHA256
 	switch k.Alg {
