@@ -82,6 +82,13 @@ func (c RedisConfig) UniversalOptions() (*redis.UniversalOptions, error) {
 	if o.IsClusterMode && o.DB != 0 {
 		return nil, errors.New("session: redis: Redis Cluster has only database 0")
 	}
+	if o.DialerRetries == 0 {
+		// go-redis retries a refused dial 5 times 100 ms apart, per
+		// command attempt: with Redis down a request would wait seconds
+		// for its 503. Command retries (MaxRetries) still ride out a
+		// broken pooled connection.
+		o.DialerRetries = 1
+	}
 	o.DialTimeout = pick(c.DialTimeout, o.DialTimeout, DefaultDialTimeout)
 	o.ReadTimeout = pick(c.ReadTimeout, o.ReadTimeout, DefaultReadTimeout)
 	o.WriteTimeout = pick(c.WriteTimeout, o.WriteTimeout, DefaultWriteTimeout)

@@ -465,7 +465,7 @@ func TestRedisLayout(t *testing.T) {
 				"user_id": "user-7", "handle": created.Handle,
 				"created_at": n, "authenticated_at": n, "last_access_at": n,
 				"absolute_expires_at": strconv.FormatInt(now+int64(DefaultLifetime/time.Second), 10),
-				"anonymous": "0", "verified": "1", "roles": "a,b", "amr": "pwd", "attributes": `{"k":"v"}`,
+				"anonymous":           "0", "verified": "1", "roles": "a,b", "amr": "pwd", "attributes": `{"k":"v"}`,
 			}
 			if diff := cmp.Diff(wantFields, m); diff != "" {
 				t.Errorf("session hash (-want +got):\n%s", diff)
