@@ -282,10 +282,10 @@ func TestCacheControl(t *testing.T) {
 		want   time.Duration
 	}{
 		{"public, max-age=120", 2 * time.Minute},
-		{"max-age=5", time.Minute},     // below MinRefresh
-		{"max-age=86400", time.Hour},   // above MaxRefresh
-		{"", time.Minute},              // none: MinRefresh
-		{"no-store", time.Minute},      // no max-age: MinRefresh
+		{"max-age=5", time.Minute},   // below MinRefresh
+		{"max-age=86400", time.Hour}, // above MaxRefresh
+		{"", time.Minute},            // none: MinRefresh
+		{"no-store", time.Minute},    // no max-age: MinRefresh
 		{"max-age=600, private", 10 * time.Minute},
 	}
 	key := keys().es256
