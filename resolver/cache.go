@@ -91,3 +91,6 @@ type SharedCache interface {
 	// gen was read.
 	Set(ctx context.Context, cred Credential, id Identity, ttl time.Duration, gen uint64) error
 }
+
+// Shard returns bits of k for spreading keys over shards.
+func (k Key) Shard() uint64 { return k.a }
