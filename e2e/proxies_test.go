@@ -17,6 +17,9 @@ type nginxOptions struct {
 	// Cache turns on the decision cache the way authresolver-cache.conf
 	// says to: uncomment its include and the proxy_cache_path line.
 	Cache bool
+	// CacheKey, if set, replaces the shipped proxy_cache_key: only to show
+	// what an unsafe key does.
+	CacheKey string
 }
 
 // startNginx runs the shipped nginx/example.conf in front of e and returns
@@ -48,6 +51,11 @@ func startNginx(tb testing.TB, e *env, opt nginxOptions) string {
 			"    # include authresolver-cache.conf;", "    include authresolver-cache.conf;")
 		substitute(tb, filepath.Join(conf, "example.conf"),
 			"# proxy_cache_path /var/cache/nginx/authresolver ", "proxy_cache_path "+filepath.Join(dir, "cache")+" ")
+		if opt.CacheKey != "" {
+			substitute(tb, filepath.Join(conf, "authresolver-cache.conf"),
+				`proxy_cache_key "r=$uri a=$http_authorization t=$http_x_stack_access_token c=$cookie_session";`,
+				"proxy_cache_key "+opt.CacheKey+";")
+		}
 	}
 	// Only the main context is the harness's own: NGINX as an unprivileged
 	// foreground process with every file in dir.

@@ -344,6 +344,18 @@ func TestNginxDecisionCache(t *testing.T) {
 		absent(t, r.echo(t).Header, "X-Auth-User-Id")
 	})
 
+	// The same request sequence with Authgear's documented key, to show the
+	// test above would catch the leak.
+	t.Run("Authgear's key leaks an identity to anonymous callers", func(t *testing.T) {
+		e := newEnv(t, map[string]string{"AUTHRESOLVER_TOKEN_HEADERS": "X-Stack-Access-Token"})
+		base := startNginx(t, e, nginxOptions{Cache: true, CacheKey: `"$cookie_session|$http_authorization"`})
+		tok := e.Issuer.token(t, "user-token-header", nil)
+		wantStatus(t, get(t, base+"/x", "X-Stack-Access-Token", tok), http.StatusOK)
+		r := get(t, base+"/x")
+		wantStatus(t, r, http.StatusOK)
+		wantHeaders(t, r.echo(t).Header, "X-Auth-User-Id", "user-token-header")
+	})
+
 	t.Run("requirements are part of the key", func(t *testing.T) {
 		tok := is.token(t, "user-cached", nil)
 		wantStatus(t, get(t, base+"/x", "Authorization", "Bearer "+tok), http.StatusOK)
