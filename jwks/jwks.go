@@ -76,7 +76,8 @@ type Options struct {
 	// EdDSA. Allowed: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA;
 	// "none" and HMAC are refused.
 	Algorithms []string
-	// Leeway is the clock skew allowed on exp, nbf and iat.
+	// Leeway is the clock skew allowed on exp, nbf and iat; zero allows
+	// none.
 	Leeway time.Duration
 	// Type, when set, is the required JOSE "typ" header, e.g. "at+jwt",
 	// compared case-insensitively and with or without "application/".
@@ -84,8 +85,9 @@ type Options struct {
 	// ExtraClaims are claim names whose values go to Identity.Claims.
 	ExtraClaims []string
 	// HTTPClient fetches http(s) URLs; nil means a client with a 10s
-	// overall timeout and dial/TLS timeouts. file:// URLs are always read
-	// with the built-in client.
+	// overall timeout and dial/TLS timeouts. Each fetch is bounded by 10s
+	// whatever the client. file:// URLs are always read with the built-in
+	// client.
 	HTTPClient *http.Client
 	// MinRefresh and MaxRefresh bound the refresh interval taken from the
 	// JWKS response's Cache-Control max-age (default 1m and 1h); without
@@ -115,7 +117,7 @@ type Verifier struct {
 	leeway     time.Duration
 	typ        string
 	extra      []string
-	client     *http.Client
+	client     httprc.HTTPClient
 	minRefresh time.Duration
 	maxRefresh time.Duration
 	staleness  time.Duration
@@ -161,7 +163,6 @@ func New(opts Options) (*Verifier, error) {
 		leeway:     opts.Leeway,
 		typ:        trimApplication(opts.Type),
 		extra:      opts.ExtraClaims,
-		client:     opts.HTTPClient,
 		minRefresh: orDefault(opts.MinRefresh, defaultMinRefresh),
 		maxRefresh: orDefault(opts.MaxRefresh, defaultMaxRefresh),
 		staleness:  orDefault(opts.MaxStaleness, defaultMaxStaleness),
@@ -194,9 +195,11 @@ func New(opts Options) (*Verifier, error) {
 			return nil, errors.New("jwks: empty audience")
 		}
 	}
-	if u.Scheme == "file" || v.client == nil {
-		v.client = newHTTPClient()
+	client := opts.HTTPClient
+	if u.Scheme == "file" || client == nil {
+		client = newHTTPClient()
 	}
+	v.client = timeoutClient{client}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
@@ -276,6 +279,36 @@ func newHTTPClient() *http.Client {
 			return nil
 		},
 	}
+}
+
+// timeoutClient bounds every request by fetchTimeout, also with an
+// injected client that has no timeout of its own: httprc sends background
+// requests with a context that never expires, and a hanging fetch would
+// stall the refresh worker.
+type timeoutClient struct{ c *http.Client }
+
+func (t timeoutClient) Do(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), fetchTimeout)
+	res, err := t.c.Do(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	// The body is read after Do returns, so the timeout ends when it is
+	// closed.
+	res.Body = cancelOnClose{res.Body, cancel}
+	return res, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // Issuer returns the issuer v verifies tokens of.

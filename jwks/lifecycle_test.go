@@ -1,0 +1,103 @@
+package jwks_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/authresolver/authresolver/jwks"
+	"github.com/authresolver/authresolver/resolver"
+)
+
+type countingTransport struct {
+	n atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestInjectedHTTPClient(t *testing.T) {
+	srv := startServer(t, keys().es256)
+	tr := &countingTransport{}
+	v := startVerifier(t, jwks.Options{URL: srv.URL(), Algorithms: []string{"ES256"}, HTTPClient: &http.Client{Transport: tr}})
+	if !v.Ready() {
+		t.Fatal("not Ready")
+	}
+	if got := tr.n.Load(); got != 1 {
+		t.Errorf("requests through the injected client: got %d, want 1", got)
+	}
+}
+
+func TestClose(t *testing.T) {
+	key := keys().es256
+	srv := startServer(t, key)
+	v := startVerifier(t, jwks.Options{URL: srv.URL(), Algorithms: []string{"ES256"}})
+	v.Close()
+	v.Close() // idempotent
+	if err := v.Refresh(context.Background()); !errors.Is(err, jwks.ErrNotStarted) {
+		t.Errorf("Refresh after Close: got %v, want ErrNotStarted", err)
+	}
+	if got := verify(t, v, key.Mint(claims(nil))); got != resolver.ReasonNone {
+		t.Errorf("fetched keys after Close: %q", got)
+	}
+	if err := v.Start(context.Background()); err == nil {
+		t.Error("second Start succeeded")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLogs(t *testing.T) {
+	key := keys().es256
+	srv := startServer(t, key)
+	srv.SetStatus(http.StatusBadGateway)
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	v := startVerifier(t, jwks.Options{URL: srv.URL(), Algorithms: []string{"ES256"}, Logger: log})
+	if !strings.Contains(buf.String(), "jwks: refresh failed") || !strings.Contains(buf.String(), `"issuer":"https://issuer.test"`) {
+		t.Errorf("no refresh failure logged with the issuer:\n%s", buf.String())
+	}
+
+	srv.SetStatus(http.StatusOK)
+	if err := v.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tok := key.Mint(claims(nil))
+	bad := key.Sign(map[string]any{"kid": "unknown"}, claims(nil))
+	for _, s := range []string{tok, bad, tok[:len(tok)-3]} {
+		_, _, _ = v.Verify(context.Background(), s)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, "jwks: key set loaded") {
+		t.Errorf("key set load not logged:\n%s", logs)
+	}
+	for _, s := range []string{tok, bad, strings.Split(tok, ".")[1], strings.Split(tok, ".")[2]} {
+		if strings.Contains(logs, s) {
+			t.Fatalf("logs contain a token or part of one:\n%s", logs)
+		}
+	}
+}
