@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Field names of the session hash; see LAYOUT.md.
@@ -81,11 +82,93 @@ func decodeRecord(m map[string]string) (record, error) {
 	r.roles = splitList(m[fieldRoles])
 	r.amr = splitList(m[fieldAMR])
 	if a := m[fieldAttributes]; a != "" && a != "{}" {
-		if err := json.Unmarshal([]byte(a), &r.attributes); err != nil {
+		if r.attributes, err = parseAttributes(a); err != nil {
 			return record{}, fmt.Errorf("%w: %s: not a JSON object of strings", errCorrupt, fieldAttributes)
 		}
 	}
 	return r, nil
+}
+
+// parseAttributes decodes a JSON object of strings. Lookup decodes it per
+// request, so the common shape (no escapes) skips encoding/json.
+func parseAttributes(s string) (map[string]string, error) {
+	if m, ok := parseSimpleObject(s); ok {
+		return m, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	if m == nil { // "null"
+		return nil, errors.New("not an object")
+	}
+	return m, nil
+}
+
+// parseSimpleObject parses a JSON object whose keys and values are strings
+// without escapes, control characters or invalid UTF-8, exactly as
+// encoding/json would. It reports false for anything else, which then goes
+// to encoding/json.
+func parseSimpleObject(s string) (map[string]string, bool) {
+	i := skipSpace(s, 0)
+	if i == len(s) || s[i] != '{' {
+		return nil, false
+	}
+	m := make(map[string]string, strings.Count(s, ":"))
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return m, skipSpace(s, i+1) == len(s)
+	}
+	for {
+		var k, v string
+		var ok bool
+		if k, i, ok = simpleString(s, i); !ok {
+			return nil, false
+		}
+		if i = skipSpace(s, i); i == len(s) || s[i] != ':' {
+			return nil, false
+		}
+		if v, i, ok = simpleString(s, skipSpace(s, i+1)); !ok {
+			return nil, false
+		}
+		m[k] = v
+		if i = skipSpace(s, i); i == len(s) {
+			return nil, false
+		}
+		switch s[i] {
+		case ',':
+			i = skipSpace(s, i+1)
+		case '}':
+			return m, skipSpace(s, i+1) == len(s)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// simpleString reads a JSON string at s[i] that needs no unescaping and
+// returns it and the index after its closing quote.
+func simpleString(s string, i int) (string, int, bool) {
+	if i == len(s) || s[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"':
+			v := s[i+1 : j]
+			return v, j + 1, utf8.ValidString(v)
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func parseUnix(m map[string]string, field string, def int64, required bool) (int64, error) {

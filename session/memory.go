@@ -109,7 +109,7 @@ func (s *MemoryStore) Lookup(_ context.Context, rawID string) (resolver.Identity
 			idx[keyHash] = max(idx[keyHash], r.expiry(s.o.IdleTimeout))
 		}
 	}
-	return r.identity(id.Handle(), s.o.IdleTimeout), resolver.ReasonNone, nil
+	return r.clone().identity(id.Handle(), s.o.IdleTimeout), resolver.ReasonNone, nil
 }
 
 // Get returns the live session rawID. Its contract is RedisStore.Get's.

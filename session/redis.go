@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +41,20 @@ func NewRedisStore(client redis.UniversalClient, o Options) *RedisStore {
 // Key names; see LAYOUT.md. User keys share the hash tag {u:<hex>} so that a
 // user's index and token cut-off live in one Cluster slot.
 func (s *RedisStore) sessionKey(keyHash string) string { return s.o.Prefix + "s:" + keyHash }
+
+// sessionKeyOf returns sessionKey(id.keyHash()) in one allocation; the key
+// hash is its last 64 bytes.
+func (s *RedisStore) sessionKeyOf(id ID) string {
+	sum := sha256.Sum256([]byte(id))
+	var b strings.Builder
+	b.Grow(len(s.o.Prefix) + 2 + keyHashLength)
+	b.WriteString(s.o.Prefix)
+	b.WriteString("s:")
+	var h [keyHashLength]byte
+	hex.Encode(h[:], sum[:])
+	b.Write(h[:])
+	return b.String()
+}
 func (s *RedisStore) indexKey(userID string) string {
 	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:sessions"
 }
@@ -147,7 +163,11 @@ func (s *RedisStore) Create(ctx context.Context, p Params) (Created, error) {
 // load reads a session by key hash. It returns ErrNotFound when absent and
 // an error wrapping errCorrupt when it cannot be decoded.
 func (s *RedisStore) load(ctx context.Context, keyHash string) (record, error) {
-	m, err := s.client.HGetAll(ctx, s.sessionKey(keyHash)).Result()
+	return s.loadKey(ctx, s.sessionKey(keyHash))
+}
+
+func (s *RedisStore) loadKey(ctx context.Context, key string) (record, error) {
+	m, err := s.client.HGetAll(ctx, key).Result()
 	if err != nil {
 		return record{}, err
 	}
@@ -167,8 +187,9 @@ func (s *RedisStore) Lookup(ctx context.Context, rawID string) (resolver.Identit
 	if err != nil {
 		return resolver.Identity{}, resolver.ReasonMalformedSession, nil
 	}
-	keyHash := id.keyHash()
-	r, err := s.load(ctx, keyHash)
+	key := s.sessionKeyOf(id)
+	keyHash := key[len(key)-keyHashLength:]
+	r, err := s.loadKey(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, errCorrupt):
 		return resolver.Identity{}, resolver.ReasonSessionNotFound, nil

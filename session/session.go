@@ -180,7 +180,8 @@ func (id ID) LogValue() slog.Value { return slog.StringValue(redactedID) }
 // padding (22 characters). It names the session in listings, logs and the
 // Session-Id header and cannot be turned back into the ID.
 func (id ID) Handle() string {
-	sum := sha256.Sum256([]byte(handleInputPrefix + string(id)))
+	var buf [len(handleInputPrefix) + idLength]byte // on the stack: Lookup calls this per request
+	sum := sha256.Sum256(append(append(buf[:0], handleInputPrefix...), id...))
 	return base64.RawURLEncoding.EncodeToString(sum[:handleBytes])
 }
 
@@ -444,7 +445,8 @@ func (r *record) session(idle time.Duration) Session {
 }
 
 // identity returns what the resolver needs. Attributes become Claims, so the
-// configured claim headers work for sessions as they do for JWTs.
+// configured claim headers work for sessions as they do for JWTs. The
+// identity shares r's slices and map: callers that keep r pass a clone.
 func (r *record) identity(handle string, idle time.Duration) resolver.Identity {
 	return resolver.Identity{
 		Credential:      resolver.CredentialSession,
@@ -452,13 +454,22 @@ func (r *record) identity(handle string, idle time.Duration) resolver.Identity {
 		SessionHandle:   handle,
 		Anonymous:       r.anonymous,
 		Verified:        r.verified,
-		Roles:           slices.Clone(r.roles),
-		AMR:             slices.Clone(r.amr),
+		Roles:           r.roles,
+		AMR:             r.amr,
 		AuthenticatedAt: time.Unix(r.authenticated, 0),
 		IssuedAt:        time.Unix(r.created, 0),
 		ExpiresAt:       time.Unix(r.expiry(idle), 0),
-		Claims:          cloneMap(r.attributes),
+		Claims:          r.attributes,
 	}
+}
+
+// clone returns a copy of r that shares no slice or map with it.
+func (r *record) clone() *record {
+	c := *r
+	c.roles = slices.Clone(r.roles)
+	c.amr = slices.Clone(r.amr)
+	c.attributes = cloneMap(r.attributes)
+	return &c
 }
 
 func cloneMap(m map[string]string) map[string]string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authresolver/authresolver/resolver"
@@ -267,6 +269,26 @@ func FuzzParseID(f *testing.F) {
 		}
 		if reason != want {
 			t.Fatalf("Lookup(%q) reason = %q, want %q", in, reason, want)
+		}
+	})
+}
+
+// FuzzAttributes checks the fast attribute parser against encoding/json.
+func FuzzAttributes(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":"b"}`, ` { "a" : "b" , "c":"" } `, `{"a":"b",}`, `{"a":"\u00e9"}`, `{"a":1}`, `null`, `{"a":"b"}x`, `{"a":"b","a":"c"}`, "{\"a\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, ok := parseSimpleObject(in)
+		if !ok {
+			return
+		}
+		var want map[string]string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("parseSimpleObject accepted %q, encoding/json: %v", in, err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("parseSimpleObject(%q) (-json +fast):\n%s", in, diff)
 		}
 	})
 }
