@@ -175,7 +175,7 @@ func TestEnvoyExtAuthzContract(t *testing.T) {
 				t.Errorf("%s: status %d, want exactly 200 (Envoy denies any other 2xx)", method, r.Status)
 				continue
 			}
-			wantHeaders(t, r.Header, "X-Auth-Session-Valid", "true", "X-Auth-User-Id", "user-plain", "X-Auth-Credential", "jwt", "X-Auth-Issuer", is.URL)
+			wantHeaders(t, r.Header, "X-Auth-Session-Valid", "true", "X-Auth-User-Id", "user-plain", "X-Auth-Credential", "jwt", "X-Auth-Issuer", is.Issuer)
 		}
 		r := envoy(t, http.MethodHead, "/orders", "", "Authorization", "Bearer "+plain)
 		wantStatus(t, r, http.StatusOK)

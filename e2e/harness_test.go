@@ -4,16 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authresolver/authresolver/internal/redistest"
+	"github.com/authresolver/authresolver/jwks/jwkstest"
 )
 
 // startTimeout bounds how long any process of the harness may take to answer.
@@ -266,8 +262,8 @@ func newEnv(tb testing.TB, extra map[string]string) *env {
 	e := &env{Redis: redistest.Start(tb), Issuer: newIssuer(tb)}
 	vars := map[string]string{
 		"AUTHRESOLVER_REDIS_URL":    e.Redis.URL(),
-		"AUTHRESOLVER_JWT_ISSUER":   e.Issuer.URL,
-		"AUTHRESOLVER_JWT_JWKS_URL": e.Issuer.URL + "/jwks.json",
+		"AUTHRESOLVER_JWT_ISSUER":   e.Issuer.Issuer,
+		"AUTHRESOLVER_JWT_JWKS_URL": e.Issuer.JWKSURL,
 		"AUTHRESOLVER_JWT_AUDIENCE": audience,
 	}
 	for k, v := range extra {
@@ -301,90 +297,35 @@ func newUpstream(tb testing.TB) *httptest.Server {
 	return srv
 }
 
-// issuer is an identity provider: an ES256 key served as a JWKS, and tokens
-// signed with it.
+// issuer is an identity provider: an ES256 key served as a JWKS by
+// jwkstest, and tokens signed with it.
 type issuer struct {
-	URL string
-	key *ecdsa.PrivateKey
-	kid string
+	Issuer  string // the iss of its tokens
+	JWKSURL string
+	key     *jwkstest.Key
 }
 
 func newIssuer(tb testing.TB) *issuer {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	is := &issuer{key: key, kid: "e2e-" + randomString(tb)[:8]}
-	pub := key.PublicKey
-	// A JWKS as identity providers publish it, without "alg", as most do.
-	jwks, err := json.Marshal(map[string]any{"keys": []map[string]string{{
-		"kty": "EC",
-		"crv": "P-256",
-		"use": "sig",
-		"kid": is.kid,
-		"x":   b64(pad32(pub.X)),
-		"y":   b64(pad32(pub.Y)),
-	}}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/jwks.json" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(jwks)
-	}))
+	key := jwkstest.NewKey("ES256", "e2e-"+randomString(tb)[:8])
+	srv := jwkstest.NewServer(key)
 	tb.Cleanup(srv.Close)
-	is.URL = srv.URL
-	return is
+	return &issuer{Issuer: "https://issuer.e2e.test", JWKSURL: srv.URL(), key: key}
 }
 
-// claims are the claims of a test token; zero fields get defaults in token.
+// claims are extra claims of a test token.
 type claims map[string]any
 
 // token returns an ES256 access token for sub with the issuer, audience,
 // iat, exp (in 10 minutes) and a random jti, plus extra claims.
 func (is *issuer) token(tb testing.TB, sub string, extra claims) string {
 	tb.Helper()
-	now := time.Now()
-	c := claims{
-		"iss": is.URL,
-		"sub": sub,
-		"aud": audience,
-		"iat": now.Unix(),
-		"exp": now.Add(10 * time.Minute).Unix(),
-		"jti": randomString(tb),
-	}
+	c := jwkstest.Claims(is.Issuer, sub, 10*time.Minute)
+	c["aud"] = audience
 	for k, v := range extra {
 		c[k] = v
 	}
-	header, err := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT", "kid": is.kid})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	input := b64(header) + "." + b64(payload)
-	digest := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, is.key, digest[:])
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return input + "." + b64(append(pad32(r), pad32(s)...))
-}
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-// pad32 returns n as a 32-byte big-endian integer (P-256 sizes).
-func pad32(n *big.Int) []byte {
-	out := make([]byte, 32)
-	n.FillBytes(out)
-	return out
+	return is.key.Mint(c)
 }
 
 func randomString(tb testing.TB) string {

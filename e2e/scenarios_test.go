@@ -54,7 +54,7 @@ func runProxyScenarios(t *testing.T, e *env, base string, pb proxyBehaviour) {
 			"X-Auth-User-Verified", "true",
 			"X-Auth-Session-Amr", "pwd otp",
 			"X-Auth-Credential", "jwt",
-			"X-Auth-Issuer", is.URL,
+			"X-Auth-Issuer", is.Issuer,
 		)
 		absent(t, up.Header, "X-Auth-User-Roles", "X-Auth-Session-Id", "X-Auth-Error")
 		if exp := unixHeader(t, up.Header, "X-Auth-Expires-At"); exp.Before(time.Now().Add(9*time.Minute)) || exp.After(time.Now().Add(11*time.Minute)) {
