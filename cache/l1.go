@@ -51,7 +51,9 @@ type entry struct {
 }
 
 // NewL1 returns an enabled cache holding at most maxEntries verdicts and
-// about maxBytes bytes (zero: the defaults).
+// about maxBytes bytes (zero: the defaults). The bounds are split evenly
+// over the shards and rounded down, but every shard holds at least one
+// entry: below 64 entries the cache may hold 64.
 func NewL1(maxEntries, maxBytes int) *L1 {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
