@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,10 +160,10 @@ func New(opts Options) (*Verifier, error) {
 	v := &Verifier{
 		issuer:     opts.Issuer,
 		url:        opts.URL,
-		audiences:  opts.Audiences,
+		audiences:  slices.Clone(opts.Audiences),
 		leeway:     opts.Leeway,
 		typ:        trimApplication(opts.Type),
-		extra:      opts.ExtraClaims,
+		extra:      slices.Clone(opts.ExtraClaims),
 		minRefresh: orDefault(opts.MinRefresh, defaultMinRefresh),
 		maxRefresh: orDefault(opts.MaxRefresh, defaultMaxRefresh),
 		staleness:  orDefault(opts.MaxStaleness, defaultMaxStaleness),
@@ -275,6 +276,9 @@ func newHTTPClient() *http.Client {
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
 				return errors.New("jwks: too many redirects")
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("jwks: refusing a redirect from https to " + req.URL.Scheme)
 			}
 			return nil
 		},

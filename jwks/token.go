@@ -346,8 +346,7 @@ func claimText(value []byte) string {
 		s, _ := jsonString(value)
 		return s
 	case '[':
-		var list []string
-		if json.Unmarshal(value, &list) == nil {
+		if list, ok := jsonStringArray(value); ok {
 			return strings.Join(list, ",")
 		}
 	case '{':
@@ -397,14 +396,31 @@ func jsonStrings(v []byte, split bool) ([]string, bool) {
 		}
 		return []string{s}, true
 	case '[':
-		var list []string
-		// Unmarshal turns null elements into "", which no check accepts.
-		if json.Unmarshal(v, &list) != nil {
-			return nil, false
-		}
-		return list, true
+		return jsonStringArray(v)
 	}
 	return nil, false
+}
+
+// jsonStringArray decodes a JSON array whose elements are all strings.
+func jsonStringArray(v []byte) ([]string, bool) {
+	var list []string
+	i := skipSpace(v, 1)
+	for i < len(v) && v[i] != ']' {
+		if v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+		end := valueEnd(v, i)
+		if i >= len(v) || v[i] != '"' || end > len(v) {
+			return nil, false
+		}
+		s, ok := jsonString(v[i:end])
+		if !ok {
+			return nil, false
+		}
+		list = append(list, s)
+		i = skipSpace(v, end)
+	}
+	return list, i < len(v)
 }
 
 // jsonBool decodes true, false, "true" or "false" into *dst (or-ing, so

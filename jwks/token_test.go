@@ -2,6 +2,7 @@ package jwks
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 )
 
@@ -10,6 +11,7 @@ import (
 func FuzzClaims(f *testing.F) {
 	for _, seed := range []string{
 		`{"iss":"a","sub":"b","exp":1,"aud":["x"]}`,
+		`{"aud":[ "a\\" , "\u00e9" ,"" ]}`,
 		`{"iss":"a\"b","sub":"\u0062","x":{"sub":"nested"},"y":[{"iss":"n"}]}`,
 		` { "sub" : "s" , "ISS" : "upper" } `,
 		`{"sub":"a","sub":"b"}`,
@@ -32,6 +34,15 @@ func FuzzClaims(f *testing.F) {
 			want, _ := m[name].(string)
 			if got != want {
 				t.Errorf("%s: got %q, encoding/json says %q", name, got, want)
+			}
+		}
+		if list, isList := m["aud"].([]any); isList {
+			want := make([]string, 0, len(list))
+			for _, e := range list {
+				want = append(want, e.(string)) // parse accepted only strings
+			}
+			if !slices.Equal(c.aud, want) && !(len(c.aud) == 0 && len(want) == 0) {
+				t.Errorf("aud: got %q, encoding/json says %q", c.aud, want)
 			}
 		}
 	})
@@ -57,5 +68,31 @@ func TestSignatureDER(t *testing.T) {
 	got := appendSignatureDER(nil, r, r)
 	if got[1] != 0x81 || int(got[2]) != len(got)-3 {
 		t.Errorf("long form: % x", got[:4])
+	}
+}
+
+func TestJSONStrings(t *testing.T) {
+	tests := []struct {
+		in     string
+		split  bool
+		want   []string
+		wantOK bool
+	}{
+		{`"a b"`, false, []string{"a b"}, true},
+		{`"a  b "`, true, []string{"a", "b"}, true},
+		{`[]`, false, nil, true},
+		{`[ "a" , "b\"c" ]`, false, []string{"a", `b"c`}, true},
+		{`["a",1]`, false, nil, false},
+		{`["a",null]`, false, nil, false},
+		{`[["a"]]`, false, nil, false},
+		{`null`, false, nil, true},
+		{`7`, false, nil, false},
+		{`{"a":"b"}`, false, nil, false},
+	}
+	for _, tt := range tests {
+		got, ok := jsonStrings([]byte(tt.in), tt.split)
+		if ok != tt.wantOK || !slices.Equal(got, tt.want) {
+			t.Errorf("jsonStrings(%s) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
 	}
 }
