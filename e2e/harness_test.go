@@ -95,7 +95,7 @@ func startProcess(tb testing.TB, name string, cmd *exec.Cmd, stderr io.Writer) (
 	if stderr != nil {
 		cmd.Stderr = io.MultiWriter(p.out, stderr)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
