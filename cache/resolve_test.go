@@ -264,7 +264,7 @@ func TestCacheNeverOutlivesCredential(t *testing.T) {
 				wantMaxAge  string
 			}{
 				{0, 200, 1, "private, max-age=2"},
-				{time.Second, 200, 1, "private, max-age=1"},                       // from L1
+				{time.Second, 200, 1, "private, max-age=1"},                      // from L1
 				{2*time.Second - time.Millisecond, 200, 1, "private, max-age=0"}, // from L1, last instant
 				{2 * time.Second, 401, 2, ""},                                    // expired: not from L1
 				{2*time.Second + 500*time.Millisecond, 401, 2, ""},               // the denial, briefly cached
