@@ -16,6 +16,7 @@ package jwks
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -446,8 +447,9 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 }
 
 // transform turns a fetched JWKS document into a key set and installs it.
-// httprc calls it for every 200 response, background or forced; what it
-// returns is stored by httprc too, but v reads its own copy.
+// httprc calls it for every 200 response, background or forced, one at a
+// time (one worker); what it returns is stored by httprc too, but v reads
+// its own copy. An unchanged document is not parsed again.
 func (v *Verifier) transform(ctx context.Context, res *http.Response) (*keySet, error) {
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSSize+1))
 	if err != nil {
@@ -456,25 +458,31 @@ func (v *Verifier) transform(ctx context.Context, res *http.Response) (*keySet, 
 	if len(body) > maxJWKSSize {
 		return nil, fmt.Errorf("jwks: fetch %s: document exceeds %d bytes", v.url, maxJWKSSize)
 	}
-	// Keys jwx cannot parse (say, a post-quantum key) are kept as
-	// placeholders that convertSet skips, instead of failing the set.
-	set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))
-	if err != nil {
-		return nil, fmt.Errorf("jwks: parse %s: %w", v.url, err)
+	digest := sha256.Sum256(body)
+	prev := v.keys.Load()
+	ks := prev
+	if prev == nil || prev.digest != digest {
+		// Keys jwx cannot parse (say, a post-quantum key) are kept as
+		// placeholders that convertSet skips, instead of failing the set.
+		set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))
+		if err != nil {
+			return nil, fmt.Errorf("jwks: parse %s: %w", v.url, err)
+		}
+		ks = convertSet(set, v.log)
+		if len(ks.all) == 0 {
+			// More likely a broken deployment than an issuer that retired
+			// all its keys: keep the last good set.
+			return nil, fmt.Errorf("jwks: %s holds no usable signature keys", v.url)
+		}
+		ks.digest = digest
+		v.keys.Store(ks)
+		if prev == nil || !sameKeyIDs(prev, ks) {
+			v.log.InfoContext(ctx, "jwks: key set loaded", slog.Int("keys", len(ks.all)), slog.Any("kids", keyIDs(ks)))
+		}
 	}
-	ks := convertSet(set, v.log)
-	if len(ks.all) == 0 {
-		// More likely a broken deployment than an issuer that retired all
-		// its keys: keep the last good set.
-		return nil, fmt.Errorf("jwks: %s holds no usable signature keys", v.url)
-	}
-	prev := v.keys.Swap(ks)
 	v.fetched.Store(v.now().UnixNano())
 	v.metrics.refreshed(v.issuer, outcomeSuccess)
 	v.metrics.setKeys(v.issuer, len(ks.all))
-	if prev == nil || !sameKeyIDs(prev, ks) {
-		v.log.InfoContext(ctx, "jwks: key set loaded", slog.Int("keys", len(ks.all)), slog.Any("kids", keyIDs(ks)))
-	}
 	v.firstOnce.Do(func() { close(v.first) })
 	return ks, nil
 }

@@ -240,8 +240,9 @@ func appendInt(dst, b []byte) []byte {
 
 // keySet is the converted form of one fetched JWKS.
 type keySet struct {
-	byID map[string][]*publicKey
-	all  []*publicKey
+	byID   map[string][]*publicKey
+	all    []*publicKey
+	digest [sha256.Size]byte // of the JWKS document
 }
 
 // lookup returns the keys with id kid.

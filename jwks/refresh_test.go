@@ -100,7 +100,10 @@ func TestUnknownKidRefetchIsCollapsedAndRateLimited(t *testing.T) {
 		t.Errorf("fetches after the cooldown: got %d, want 2", got)
 	}
 	forced := func(outcome string) float64 {
-		return testutil.ToFloat64(mustVec(reg, "authresolver_jwks_forced_refetch_total", issuer, outcome))
+		return metricValue(t, reg, "authresolver_jwks_forced_refetch_total", issuer, outcome)
+	}
+	if got := metricValue(t, reg, "authresolver_jwks_refresh_total", issuer, "success"); got != 3 {
+		t.Errorf("successful fetches (first and two forced): got %v, want 3", got)
 	}
 	if got := forced("success"); got != 2 {
 		t.Errorf("forced refetch successes: got %v, want 2", got)
@@ -112,44 +115,29 @@ func TestUnknownKidRefetchIsCollapsedAndRateLimited(t *testing.T) {
 	}
 }
 
-// mustVec returns the collector of one labelled series of name in reg.
-func mustVec(reg *prometheus.Registry, name string, labels ...string) prometheus.Collector {
-	return &seriesCollector{reg: reg, name: name, labels: labels}
-}
-
-// seriesCollector re-exposes one series gathered from a registry, for
-// testutil.ToFloat64.
-type seriesCollector struct {
-	reg    *prometheus.Registry
-	name   string
-	labels []string
-}
-
-func (c *seriesCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- prometheus.NewDesc(c.name, "test", nil, nil)
-}
-
-func (c *seriesCollector) Collect(ch chan<- prometheus.Metric) {
-	families, err := c.reg.Gather()
+// metricValue returns the value of the counter or gauge name{labels} in
+// reg, in the order the labels are declared, or -1 if there is none.
+func metricValue(tb testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	tb.Helper()
+	families, err := reg.Gather()
 	if err != nil {
-		panic(err)
+		tb.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != c.name {
+		if f.GetName() != name {
 			continue
 		}
-	metrics:
+	series:
 		for _, m := range f.GetMetric() {
 			for i, l := range m.GetLabel() {
-				if i >= len(c.labels) || l.GetValue() != c.labels[i] {
-					continue metrics
+				if i >= len(labels) || l.GetValue() != labels[i] {
+					continue series
 				}
 			}
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(c.name, "test", nil, nil), prometheus.UntypedValue, v)
-			return
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
+	return -1
 }
 
 func TestOutage(t *testing.T) {
@@ -201,14 +189,25 @@ func TestOutage(t *testing.T) {
 	if !v.Ready() {
 		t.Error("not Ready within MaxStaleness")
 	}
-	if got, want := testutil.ToFloat64(mustVec(reg, "authresolver_jwks_keyset_age_seconds", issuer)), (23 * time.Hour).Seconds(); got != want {
-		t.Errorf("key set age: got %v, want %v", got, want)
-	}
-	if got := testutil.ToFloat64(mustVec(reg, "authresolver_jwks_refresh_total", issuer, "error")); got < 3 {
-		t.Errorf("failed refreshes counted: got %v, want at least 3", got)
-	}
-	if got := testutil.ToFloat64(mustVec(reg, "authresolver_jwks_keys", issuer)); got != 1 {
-		t.Errorf("keys gauge: got %v, want 1", got)
+	want := `
+# HELP authresolver_jwks_forced_refetch_total JWKS refetches forced by an unknown key id or missing keys, by issuer and outcome (success, error, rate_limited).
+# TYPE authresolver_jwks_forced_refetch_total counter
+authresolver_jwks_forced_refetch_total{issuer="https://issuer.test",outcome="error"} 1
+authresolver_jwks_forced_refetch_total{issuer="https://issuer.test",outcome="rate_limited"} 0
+authresolver_jwks_forced_refetch_total{issuer="https://issuer.test",outcome="success"} 1
+# HELP authresolver_jwks_keys Usable signature keys in the issuer's current key set.
+# TYPE authresolver_jwks_keys gauge
+authresolver_jwks_keys{issuer="https://issuer.test"} 1
+# HELP authresolver_jwks_keyset_age_seconds Seconds since the issuer's key set was last fetched successfully.
+# TYPE authresolver_jwks_keyset_age_seconds gauge
+authresolver_jwks_keyset_age_seconds{issuer="https://issuer.test"} 82800
+# HELP authresolver_jwks_refresh_total JWKS fetches (background and forced) by issuer and outcome.
+# TYPE authresolver_jwks_refresh_total counter
+authresolver_jwks_refresh_total{issuer="https://issuer.test",outcome="error"} 4
+authresolver_jwks_refresh_total{issuer="https://issuer.test",outcome="success"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Errorf("metrics after failures within MaxStaleness (start 503, refetch 503, 500, closed; age 23h):\n%v", err)
 	}
 
 	// Past MaxStaleness: not ready, and Verify cannot decide.
