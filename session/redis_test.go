@@ -432,9 +432,19 @@ func TestRedisLayout(t *testing.T) {
 			).Err(); err != nil {
 				t.Fatal(err)
 			}
-			b.client.ExpireAt(ctx, key, time.Unix(exp, 0))
-			b.client.ZAdd(ctx, idx, redis.Z{Score: float64(exp), Member: sum})
-			b.client.ExpireAt(ctx, idx, time.Unix(exp, 0))
+			for _, cmd := range [][]any{
+				{"EXPIREAT", key, exp},
+				{"ZADD", idx, exp, sum},
+				{"EXPIREAT", idx, exp, "NX"},
+				{"EXPIREAT", idx, exp, "GT"},
+			} {
+				if err := b.client.Do(ctx, cmd...).Err(); err != nil {
+					t.Fatalf("%v: %v", cmd, err)
+				}
+			}
+			if got, err := b.client.ExpireTime(ctx, idx).Result(); err != nil || got != time.Duration(exp)*time.Second {
+				t.Errorf("index EXPIRETIME after NX+GT = %v, %v; want %d", got, err, exp)
+			}
 
 			got, reason := lookup(t, s, ID(id))
 			want := resolver.Identity{
