@@ -217,9 +217,19 @@ func (a *app) openStore() error {
 	if err != nil {
 		return bad("REDIS_URL", "%v", err)
 	}
+	// go-redis logs reconnects through a package-level logger in plain
+	// text; keep stderr JSON lines by sending them through slog.
+	redis.SetLogger(redisLogger{a.log})
 	a.redis = client
 	a.store = session.NewRedisStore(client, opts)
 	return nil
+}
+
+// redisLogger adapts slog to go-redis's internal logger.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // startCache builds the decision cache: L1 unless CACHE_TTL is 0, L2 and the
