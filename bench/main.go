@@ -1,0 +1,408 @@
+// Command bench is authresolver's load harness (make bench). It starts on
+// loopback everything it needs — redis-server, authresolver built from this
+// repository, a no-op "ceiling" server, NGINX with an upstream — measures the
+// scenarios of issue 6 interleaved in one run, and writes a Markdown report
+// with PASS/FAIL per performance target. See bench/README.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	duration   time.Duration // per scenario per round
+	warmup     time.Duration // per scenario, before the first round
+	rounds     int
+	conns      int
+	rate       int // open loop, requests per second
+	openConns  int
+	tokens     int // distinct tokens minted for scenario 3
+	rssEntries int
+	verifyTime time.Duration
+	out        string
+	bin        string
+	only       string
+}
+
+func main() {
+	serveKind := flag.String("serve", "", "internal: run as the ceiling or upstream server")
+	var c config
+	quick := flag.Bool("quick", false, "smoke run: 2 rounds of 1s, fewer tokens (about a minute)")
+	flag.DurationVar(&c.duration, "duration", 8*time.Second, "measured time per scenario per round")
+	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured load per scenario before the first round")
+	flag.IntVar(&c.rounds, "rounds", 5, "rounds; each runs every scenario once, in rotating order")
+	flag.IntVar(&c.conns, "conns", 32, "closed loop: concurrent keep-alive connections")
+	flag.IntVar(&c.rate, "rate", 5000, "open loop: offered load, requests per second")
+	flag.IntVar(&c.openConns, "open-conns", 64, "open loop: connections available to the schedule")
+	flag.IntVar(&c.tokens, "tokens", 400_000, "distinct tokens minted for scenario 3 (a round ends early if its share runs out)")
+	flag.IntVar(&c.rssEntries, "rss-entries", 100_000, "live cached decisions for the RSS measurement")
+	flag.DurationVar(&c.verifyTime, "verify-time", 2*time.Second, "how long to measure the raw P-256 verification")
+	flag.StringVar(&c.out, "out", "bench/out/latest.md", "Markdown report file (also printed)")
+	flag.StringVar(&c.bin, "bin", "", "authresolver binary to measure (default: go build ./cmd/authresolver)")
+	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (e.g. 1,2,2o); default all")
+	flag.Parse()
+	if *serveKind != "" {
+		if err := serveChild(*serveKind); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		def := func(name string, apply func()) {
+			if !set[name] {
+				apply()
+			}
+		}
+		def("duration", func() { c.duration = time.Second })
+		def("warmup", func() { c.warmup = 300 * time.Millisecond })
+		def("rounds", func() { c.rounds = 2 })
+		def("tokens", func() { c.tokens = 40_000 })
+		def("verify-time", func() { c.verifyTime = 500 * time.Millisecond })
+	}
+	log.SetFlags(log.Ltime)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// scenario is one measured load: a target address, the requests to send and
+// the processes whose CPU and memory count.
+type scenario struct {
+	id, name string
+	addr     string
+	next     requestFunc
+	procs    []*proc
+	open     bool // open loop at cfg.rate instead of closed loop
+	baseline string
+
+	res     sample
+	rounds  []float64 // requests/s per round
+	cpu     int64     // ticks of procs
+	redis   int64     // ticks of redis-server
+	redisOp int64     // Redis commands
+	rss     int64     // sum of VmHWM of procs at the end, bytes
+	note    string
+}
+
+func run(ctx context.Context, c config) error {
+	repo, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "authresolver-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	began := time.Now()
+	m := describeMachine(repo)
+
+	bin := c.bin
+	if bin == "" {
+		bin = filepath.Join(dir, "authresolver")
+		log.Printf("building ./cmd/authresolver")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/authresolver")
+		build.Dir, build.Stdout, build.Stderr = repo, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/authresolver: %w", err)
+		}
+	}
+
+	is, err := newIssuer()
+	if err != nil {
+		return err
+	}
+	jwksPath := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksPath, is.jwks(), 0o644); err != nil {
+		return err
+	}
+	pool := max(c.tokens, c.rssEntries)
+	t0 := time.Now()
+	toks := is.mintMany(pool, "fresh")
+	log.Printf("minted %d tokens in %v", pool, time.Since(t0).Round(time.Millisecond))
+	hot := is.mint("user-hot", "jti-hot", time.Now())
+
+	log.Printf("measuring raw P-256 verification for %v", c.verifyTime)
+	verifyCPU, verifyWall, err := rawVerify(c.verifyTime)
+	if err != nil {
+		return err
+	}
+
+	redis, redisAddr, err := startRedis(dir)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, redis)
+	ceiling, ceilingAddr, err := startSelf("ceiling", dir)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, ceiling)
+	upstream, upstreamAddr, err := startSelf("upstream", dir)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, upstream)
+
+	adminToken := rand.Text()
+	resolverEnv := func(cacheTTL string) map[string]string {
+		return map[string]string{
+			"REDIS_URL":      "redis://" + redisAddr + "/0",
+			"JWT_ISSUER":     is.url,
+			"JWT_JWKS_URL":   "file://" + jwksPath,
+			"JWT_ALGORITHMS": "ES256",
+			"ADMIN_TOKEN":    adminToken,
+			"CACHE_TTL":      cacheTTL,
+		}
+	}
+	resolvers := map[string]*resolverProc{}
+	for _, r := range []struct{ name, ttl string }{
+		{"resolver-jwt-hit", "5s"}, {"resolver-jwt-fresh", "5s"}, {"resolver-session-hit", "5s"},
+		{"resolver-no-l1", "0s"}, {"resolver-nginx", "5s"},
+	} {
+		rp, err := startResolver(bin, dir, r.name, resolverEnv(r.ttl))
+		if err != nil {
+			return err
+		}
+		procs = append(procs, rp.proc)
+		resolvers[r.name] = rp
+	}
+	nginx, plainAddr, authAddr, err := startNginx(dir, repo, resolvers["resolver-nginx"].addr, upstreamAddr)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, nginx)
+
+	hotSession, err := createSession(resolvers["resolver-session-hit"], adminToken, "user-session-hot")
+	if err != nil {
+		return err
+	}
+	// Scenario 5 gives every connection its own session: concurrent requests
+	// with one credential would be collapsed into one lookup, and the point
+	// is one Redis round trip per request.
+	sessions := make([]string, max(c.conns, c.openConns))
+	for i := range sessions {
+		if sessions[i], err = createSession(resolvers["resolver-no-l1"], adminToken, fmt.Sprintf("user-session-%d", i)); err != nil {
+			return err
+		}
+	}
+
+	bearer := func(tok string) requestFunc {
+		return func(buf []byte, _ int) []byte { return request(buf, "/resolve", "Authorization: Bearer "+tok) }
+	}
+	var fresh atomic.Int64
+	perRound := int64(len(toks)) / int64(c.rounds+1) // a share for the warm-up too
+	var freshLimit atomic.Int64
+	freshReq := func(buf []byte, _ int) []byte {
+		i := fresh.Add(1) - 1
+		if i >= freshLimit.Load() || i >= int64(len(toks)) {
+			return nil
+		}
+		return request(buf, "/resolve", "Authorization: Bearer "+toks[i])
+	}
+	scenarios := []*scenario{
+		{id: "1", name: "ceiling: no-op Go server, 11 headers", addr: ceilingAddr,
+			next: bearer(hot), procs: []*proc{ceiling}},
+		{id: "2", name: "JWT, one token (L1 hit)", addr: resolvers["resolver-jwt-hit"].addr,
+			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, baseline: "1"},
+		{id: "3", name: "JWT, every token new (full verification)", addr: resolvers["resolver-jwt-fresh"].addr,
+			next: freshReq, procs: []*proc{resolvers["resolver-jwt-fresh"].proc}, baseline: "1"},
+		{id: "4", name: "session cookie (L1 hit)", addr: resolvers["resolver-session-hit"].addr,
+			next: func(buf []byte, _ int) []byte {
+				return request(buf, "/resolve", "Cookie: session="+hotSession)
+			}, procs: []*proc{resolvers["resolver-session-hit"].proc}, baseline: "1"},
+		{id: "5", name: "session cookie, L1 off (Redis per request)", addr: resolvers["resolver-no-l1"].addr,
+			next: func(buf []byte, conn int) []byte {
+				return request(buf, "/resolve", "Cookie: session="+sessions[conn])
+			}, procs: []*proc{resolvers["resolver-no-l1"].proc}, baseline: "1"},
+		{id: "6p", name: "NGINX → upstream, no auth", addr: plainAddr,
+			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}},
+		{id: "6a", name: "NGINX auth_request → authresolver (token of 2) → upstream", addr: authAddr,
+			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}, baseline: "6p"},
+		{id: "2o", name: fmt.Sprintf("JWT, one token, open loop at %d req/s", c.rate), addr: resolvers["resolver-jwt-hit"].addr,
+			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, open: true},
+	}
+	if c.only != "" {
+		keep := map[string]bool{}
+		for _, id := range strings.Split(c.only, ",") {
+			keep[strings.TrimSpace(id)] = true
+		}
+		var sel []*scenario
+		for _, s := range scenarios {
+			if keep[s.id] {
+				sel = append(sel, s)
+			}
+		}
+		scenarios = sel
+	}
+	freshLimit.Store(perRound)
+	for _, s := range scenarios {
+		if err := check(s); err != nil {
+			return fmt.Errorf("scenario %s answers wrongly before the run: %w", s.id, err)
+		}
+	}
+
+	load := func(s *scenario, d time.Duration) sample {
+		if s.open {
+			return openLoop(s.addr, c.rate, c.openConns, d, s.next)
+		}
+		return closedLoop(s.addr, c.conns, d, s.next)
+	}
+	log.Printf("warm-up: %v per scenario", c.warmup)
+	for _, s := range scenarios {
+		if res := load(s, c.warmup); res.errors > 0 {
+			return fmt.Errorf("warm-up of scenario %s: %d errors, first: %v", s.id, res.errors, res.firstErr)
+		}
+	}
+	for round := range c.rounds {
+		freshLimit.Store(fresh.Load() + perRound)
+		for k := range scenarios {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s := scenarios[(k+round)%len(scenarios)] // rotate, so no scenario always follows the same one
+			measure(s, redis, redisAddr, func() sample { return load(s, c.duration) })
+			log.Printf("round %d/%d  %-3s %8.0f req/s  p99 %v  errors %d", round+1, c.rounds, s.id,
+				s.rounds[len(s.rounds)-1], percentile(s.res.lat, 99), s.res.errors)
+		}
+	}
+	for _, s := range scenarios {
+		for _, p := range s.procs {
+			for _, pid := range p.pids() {
+				s.rss += statusBytes(pid, "VmHWM")
+			}
+		}
+		if s.id == "3" && s.res.elapsed < time.Duration(c.rounds)*c.duration*9/10 {
+			s.note = fmt.Sprintf("ran out of its %d tokens per round: raise -tokens", perRound)
+		}
+	}
+
+	rss, err := measureRSS(ctx, bin, dir, resolverEnv("1h"), toks[:c.rssEntries], c.conns)
+	if err != nil {
+		return err
+	}
+
+	rep := report{
+		cfg: c, machine: m, scenarios: scenarios, rss: rss,
+		verifyCPU: verifyCPU, verifyWall: verifyWall, took: time.Since(began),
+	}
+	text := rep.markdown()
+	fmt.Print(text)
+	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(c.out, []byte(text), 0o644)
+}
+
+// measure runs load once and adds what it measured to s: requests, latency,
+// CPU of s's processes and of redis-server, Redis commands.
+func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
+	ticks := func() int64 {
+		var n int64
+		for _, p := range s.procs {
+			for _, pid := range p.pids() {
+				n += cpuTicks(pid)
+			}
+		}
+		return n
+	}
+	redisPid := redis.cmd.Process.Pid
+	cpu0, redis0, ops0 := ticks(), cpuTicks(redisPid), redisCommands(redisAddr)
+	res := load()
+	s.cpu += ticks() - cpu0
+	s.redis += cpuTicks(redisPid) - redis0
+	s.redisOp += redisCommands(redisAddr) - ops0 - 1 // INFO itself counts
+	s.rounds = append(s.rounds, float64(res.requests)/res.elapsed.Seconds())
+	s.res.add(res)
+}
+
+// request appends a GET of path with one extra header line.
+func request(buf []byte, path, header string) []byte {
+	buf = append(buf, "GET "...)
+	buf = append(buf, path...)
+	buf = append(buf, " HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: authresolver-bench\r\nAccept: */*\r\n"...)
+	buf = append(buf, header...)
+	return append(buf, "\r\n\r\n"...)
+}
+
+// rssResult is the memory of a resolver holding many live decisions.
+type rssResult struct {
+	entries   int
+	cached    float64 // authresolver_cache_entries after the warm-up
+	rss, hwm  int64
+	idleRSS   int64
+	errors    int
+	firstErr  error
+	warmedFor time.Duration
+}
+
+// measureRSS starts a resolver with a long cache TTL and no shared cache
+// (so that it verifies every token itself), sends each token once, and reads
+// its resident memory.
+func measureRSS(ctx context.Context, bin, dir string, env map[string]string, toks []string, conns int) (rssResult, error) {
+	env["CACHE_SHARED"] = "false"
+	r, err := startResolver(bin, dir, "resolver-rss", env)
+	if err != nil {
+		return rssResult{}, err
+	}
+	defer r.stop()
+	pid := r.cmd.Process.Pid
+	res := rssResult{entries: len(toks), idleRSS: statusBytes(pid, "VmRSS")}
+	log.Printf("RSS: caching %d decisions", len(toks))
+	var i atomic.Int64
+	start := time.Now()
+	s := closedLoop(r.addr, conns, time.Hour, func(buf []byte, _ int) []byte {
+		n := i.Add(1) - 1
+		if n >= int64(len(toks)) || ctx.Err() != nil {
+			return nil
+		}
+		return request(buf, "/resolve", "Authorization: Bearer "+toks[n])
+	})
+	res.warmedFor = time.Since(start)
+	res.errors, res.firstErr = s.errors, s.firstErr
+	time.Sleep(time.Second) // let the runtime settle; nothing is collected on purpose
+	res.rss = statusBytes(pid, "VmRSS")
+	res.hwm = statusBytes(pid, "VmHWM")
+	res.cached, err = metric(r, "authresolver_cache_entries")
+	return res, err
+}
+
+// repoRoot finds the module root from the working directory upwards.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above the working directory: run from the repository")
+		}
+		dir = parent
+	}
+}
