@@ -102,8 +102,13 @@ func (c *cluster) session(s *testServer, user string) (id string) {
 	return created.SessionID
 }
 
-func bearerHeader(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
-func cookieHeader(id string) map[string]string  { return map[string]string{"Cookie": "session=" + id} }
+func bearerHeader(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
+
+func cookieHeader(id string) map[string]string {
+	return map[string]string{"Cookie": "session=" + id}
+}
 
 // resolveStatus asks s's /resolve about a credential.
 func resolveStatus(t *testing.T, s *testServer, hdr map[string]string) int {
