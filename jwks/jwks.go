@@ -12,6 +12,13 @@
 // jwx parses the JWKS; tokens are split, decoded and their signatures
 // checked here with the standard library over keys converted once per
 // fetch, which costs little more than the signature check itself.
+//
+// Claims are read by exact, case-sensitive name; a token with a duplicate
+// claim, or with a claim this package maps that has the wrong JSON type, is
+// malformed. Tolerated, as real issuers send them: integer or fractional
+// dates; "true"/"false" strings for booleans; a single string for aud,
+// roles and amr; a space-separated string or an array for scope and scp.
+// role is only compared with "anon". null counts as absent.
 package jwks
 
 import (
@@ -96,7 +103,7 @@ type Options struct {
 	// max-age the JWKS is refreshed every MinRefresh.
 	MinRefresh, MaxRefresh time.Duration
 	// RefetchCooldown is the least time between two refetches forced by
-	// an unknown key id (default 10s).
+	// an unknown key id, or by missing or stale keys (default 10s).
 	RefetchCooldown time.Duration
 	// MaxStaleness is how long after the last successful fetch the key set
 	// is still used while refreshes fail (default 24h). Past it, Verify
