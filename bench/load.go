@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +29,7 @@ type sample struct {
 	elapsed  time.Duration
 	lat      []time.Duration // per successful request
 	lag      []time.Duration // open loop only: hand-over to a connection - scheduled time
+	sent     []time.Duration // open loop only: latency from the actual send
 	firstErr error
 }
 
@@ -36,6 +39,7 @@ func (s *sample) add(o sample) {
 	s.elapsed += o.elapsed
 	s.lat = append(s.lat, o.lat...)
 	s.lag = append(s.lag, o.lag...)
+	s.sent = append(s.sent, o.sent...)
 	if s.firstErr == nil {
 		s.firstErr = o.firstErr
 	}
@@ -81,59 +85,62 @@ func (c *client) roundTrip(req []byte) (int, error) {
 		c.close()
 		return 0, err
 	}
-	status, err := readResponse(c.br)
-	if err != nil {
+	status, closing, err := readResponse(c.br)
+	if err != nil || closing {
 		c.close()
 	}
 	return status, err
 }
 
 var (
-	contentLength = []byte("content-length:")
-	connClose     = []byte("connection: close")
+	contentLength    = []byte("content-length:")
+	transferEncoding = []byte("transfer-encoding:")
+	connClose        = []byte("connection: close")
 )
 
-// readResponse reads one response and discards its body.
-func readResponse(br *bufio.Reader) (int, error) {
+// readResponse reads one response and discards its body. closing reports a
+// "Connection: close" (NGINX ends a connection after keepalive_requests).
+func readResponse(br *bufio.Reader) (status int, closing bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, fmt.Errorf("bad status line %q", line)
+		return 0, false, fmt.Errorf("bad status line %q", line)
 	}
-	status, err := strconv.Atoi(string(line[9:12]))
+	status, err = strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, fmt.Errorf("bad status line %q", line)
+		return 0, false, fmt.Errorf("bad status line %q", line)
 	}
-	n, closing := 0, false
+	n := 0
 	for {
 		line, err = br.ReadSlice('\n')
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if len(line) <= 2 {
 			break
 		}
 		switch {
-		case len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength):
+		case hasPrefixFold(line, contentLength):
 			n, err = strconv.Atoi(string(bytes.TrimSpace(line[len(contentLength):])))
 			if err != nil {
-				return 0, fmt.Errorf("bad Content-Length %q", line)
+				return 0, false, fmt.Errorf("bad Content-Length %q", line)
 			}
-		case bytes.HasPrefix(bytes.ToLower(line), []byte("transfer-encoding:")):
-			return 0, errors.New("chunked responses are not supported")
-		case len(line) >= len(connClose) && bytes.EqualFold(line[:len(connClose)], connClose):
+		case hasPrefixFold(line, transferEncoding):
+			return 0, false, errors.New("chunked responses are not supported")
+		case hasPrefixFold(line, connClose):
 			closing = true
 		}
 	}
 	if _, err := br.Discard(n); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if closing {
-		return status, errors.New("server closed the connection")
-	}
-	return status, nil
+	return status, closing, nil
+}
+
+func hasPrefixFold(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], prefix)
 }
 
 // closedLoop runs conns connections for d, each sending its next request as
@@ -218,14 +225,22 @@ func openLoop(addr string, rate, conns int, d time.Duration, next requestFunc) s
 			var buf []byte
 			for j := range jobs {
 				buf = next(buf[:0], i)
+				t0 := time.Now()
 				status, err := c.roundTrip(buf)
 				r.count(status, err, time.Since(j.due))
+				r.sent = append(r.sent, time.Since(t0))
 			}
 		})
 	}
-	// The schedule slips when the generator itself is late (timer
-	// granularity, no free core): lag records by how much, to tell the
-	// generator's share of the latency from the server's.
+	// The schedule slips when the generator itself is late (no free core,
+	// timer granularity): lag records by how much, to tell the generator's
+	// share of the latency from the server's. time.Sleep wakes up to a
+	// millisecond late when the runtime is idle, so the schedule sleeps on
+	// its own thread with nanosleep and almost no timer slack.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, 29 /* PR_SET_TIMERSLACK */, 1000 /* ns */, 0)
+	defer syscall.RawSyscall(syscall.SYS_PRCTL, 29, 0 /* back to the default */, 0)
 	interval := time.Second / time.Duration(rate)
 	n := int(d / interval)
 	lag := make([]time.Duration, 0, n)
@@ -233,7 +248,8 @@ func openLoop(addr string, rate, conns int, d time.Duration, next requestFunc) s
 	for i := range n {
 		due := start.Add(time.Duration(i) * interval)
 		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait)
+			ts := syscall.NsecToTimespec(int64(wait))
+			_ = syscall.Nanosleep(&ts, nil)
 		}
 		jobs <- job{due}
 		lag = append(lag, time.Since(due))

@@ -340,6 +340,7 @@ error_log %[1]s/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    keepalive_requests 1000000; # clients; as with the Go servers, which have no limit
     client_body_temp_path %[1]s/client_body;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;

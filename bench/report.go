@@ -198,10 +198,10 @@ func (r *report) markdown() string {
 	}
 	p("\nCPU and peak RSS are those of the processes under test: the ceiling (1), the resolver instance (2–5; every scenario has its own), NGINX master and workers + upstream + resolver (6). Peak RSS is VmHWM (summed for 6). Redis commands include the harness's own INFO polling (none per request).\n")
 	if o := r.find("2o"); o != nil {
-		p("\n**Open loop** (%s): offered %d req/s, achieved %.0f req/s; latency from the scheduled send time: p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms; the generator's own schedule slip p99 %s ms; CPU %s s / 1k req; errors %d.\n",
+		p("\n**Open loop** (%s): offered %d req/s, achieved %.0f req/s; latency from the scheduled send time: p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms; the generator's own schedule slip p99 %s ms, and p99 from the actual send (not the target's measure) %s ms; CPU %s s / 1k req; errors %d.\n",
 			o.name, c.rate, o.rps(),
 			ms(percentile(o.res.lat, 50)), ms(percentile(o.res.lat, 99)), ms(percentile(o.res.lat, 99.9)),
-			ms(percentile(o.res.lat, 100)), ms(percentile(o.res.lag, 99)), perK(o.cpuPerReq()), o.res.errors)
+			ms(percentile(o.res.lat, 100)), ms(percentile(o.res.lag, 99)), ms(percentile(o.res.sent, 99)), perK(o.cpuPerReq()), o.res.errors)
 	}
 	for _, s := range r.scenarios {
 		if s.note != "" {
