@@ -48,6 +48,8 @@ type cached struct {
 }
 
 // Get reads the entry for cred and the current generation in one round trip.
+// An entry written under an older generation, or whose credential has
+// expired by this process's clock, is a miss.
 func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Identity, bool, uint64, error) {
 	var val, gen *redis.StringCmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -64,6 +66,11 @@ func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Id
 	}
 	var c cached
 	if err := json.Unmarshal([]byte(val.Val()), &c); err != nil || c.Gen != current {
+		return resolver.Identity{}, false, current, nil
+	}
+	if !c.ID.ExpiresAt.IsZero() && !time.Now().Before(c.ID.ExpiresAt) {
+		// The key's TTL ends at the credential's expiry by the writer's
+		// clock; a replica whose clock is ahead must not reuse it after.
 		return resolver.Identity{}, false, current, nil
 	}
 	return c.ID, true, current, nil
