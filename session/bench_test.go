@@ -17,7 +17,7 @@ func BenchmarkLookup(b *testing.B) {
 	srv := redistest.Start(b)
 	client := newClient(b, srv.Addr())
 	now := time.Now().Truncate(time.Second)
-	s := NewRedisStore(noClose{client}, Options{Now: func() time.Time { return now }})
+	s := NewRedisStore(client, Options{Now: func() time.Time { return now }})
 	ctx := b.Context()
 
 	if err := client.Set(ctx, "bench:small", "1700000000", 0).Err(); err != nil {

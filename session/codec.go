@@ -12,7 +12,6 @@ import (
 // Field names of the session hash; see LAYOUT.md.
 const (
 	fieldUserID          = "user_id"
-	fieldHandle          = "handle"
 	fieldCreatedAt       = "created_at"
 	fieldAuthenticatedAt = "authenticated_at"
 	fieldLastAccessAt    = "last_access_at"
@@ -28,19 +27,32 @@ const (
 // as a missing session (the user logs in again); Get and List return it.
 var errCorrupt = errors.New("session: corrupt stored session")
 
-// fields returns the record as HSET field/value pairs.
+// fields returns the record as HSET field/value pairs. Fields at their
+// default (false, empty, equal to created_at) are left out: every field
+// costs on each Lookup's HGETALL.
 func (r *record) fields() []any {
 	f := []any{
 		fieldUserID, r.userID,
-		fieldHandle, r.handle,
 		fieldCreatedAt, strconv.FormatInt(r.created, 10),
-		fieldAuthenticatedAt, strconv.FormatInt(r.authenticated, 10),
-		fieldLastAccessAt, strconv.FormatInt(r.lastAccess, 10),
 		fieldAbsoluteExpiry, strconv.FormatInt(r.absoluteExpiry, 10),
-		fieldAnonymous, formatBool(r.anonymous),
-		fieldVerified, formatBool(r.verified),
-		fieldRoles, strings.Join(r.roles, ","),
-		fieldAMR, strings.Join(r.amr, ","),
+	}
+	if r.authenticated != r.created {
+		f = append(f, fieldAuthenticatedAt, strconv.FormatInt(r.authenticated, 10))
+	}
+	if r.lastAccess != r.created {
+		f = append(f, fieldLastAccessAt, strconv.FormatInt(r.lastAccess, 10))
+	}
+	if r.anonymous {
+		f = append(f, fieldAnonymous, "1")
+	}
+	if r.verified {
+		f = append(f, fieldVerified, "1")
+	}
+	if len(r.roles) > 0 {
+		f = append(f, fieldRoles, strings.Join(r.roles, ","))
+	}
+	if len(r.amr) > 0 {
+		f = append(f, fieldAMR, strings.Join(r.amr, ","))
 	}
 	if len(r.attributes) > 0 {
 		b, _ := json.Marshal(r.attributes) // a map[string]string always encodes
@@ -49,43 +61,64 @@ func (r *record) fields() []any {
 	return f
 }
 
-// decodeRecord parses a session hash. Required: user_id, handle, created_at,
-// absolute_expires_at. Missing optional fields take their documented
-// defaults. The error wraps errCorrupt.
-func decodeRecord(m map[string]string) (record, error) {
+// decodeRecord parses the session hash stored under keyHash. Required:
+// user_id, created_at, absolute_expires_at. Missing optional fields take
+// their documented defaults; unknown fields are ignored. The error wraps
+// errCorrupt.
+func decodeRecord(m map[string]string, keyHash string) (record, error) {
 	var r record
-	var err error
-	if r.userID = m[fieldUserID]; r.userID == "" {
-		return record{}, fmt.Errorf("%w: no %s", errCorrupt, fieldUserID)
-	}
-	if r.handle = m[fieldHandle]; r.handle == "" {
-		return record{}, fmt.Errorf("%w: no %s", errCorrupt, fieldHandle)
-	}
-	if r.created, err = parseUnix(m, fieldCreatedAt, 0, true); err != nil {
-		return record{}, err
-	}
-	if r.absoluteExpiry, err = parseUnix(m, fieldAbsoluteExpiry, 0, true); err != nil {
-		return record{}, err
-	}
-	if r.authenticated, err = parseUnix(m, fieldAuthenticatedAt, r.created, false); err != nil {
-		return record{}, err
-	}
-	if r.lastAccess, err = parseUnix(m, fieldLastAccessAt, r.created, false); err != nil {
-		return record{}, err
-	}
-	if r.anonymous, err = parseBool(m, fieldAnonymous); err != nil {
-		return record{}, err
-	}
-	if r.verified, err = parseBool(m, fieldVerified); err != nil {
-		return record{}, err
-	}
-	r.roles = splitList(m[fieldRoles])
-	r.amr = splitList(m[fieldAMR])
-	if a := m[fieldAttributes]; a != "" && a != "{}" {
-		if r.attributes, err = parseAttributes(a); err != nil {
-			return record{}, fmt.Errorf("%w: %s: not a JSON object of strings", errCorrupt, fieldAttributes)
+	// One pass over the fields rather than a lookup per known field: most
+	// optional fields are usually absent.
+	var created, auth, access, absolute string
+	for k, v := range m {
+		var err error
+		switch k {
+		case fieldUserID:
+			r.userID = v
+		case fieldCreatedAt:
+			created = v
+		case fieldAbsoluteExpiry:
+			absolute = v
+		case fieldAuthenticatedAt:
+			auth = v
+		case fieldLastAccessAt:
+			access = v
+		case fieldAnonymous:
+			r.anonymous, err = parseBool(k, v)
+		case fieldVerified:
+			r.verified, err = parseBool(k, v)
+		case fieldRoles:
+			r.roles = splitList(v)
+		case fieldAMR:
+			r.amr = splitList(v)
+		case fieldAttributes:
+			if v != "" && v != "{}" {
+				if r.attributes, err = parseAttributes(v); err != nil {
+					err = fmt.Errorf("%w: %s: not a JSON object of strings", errCorrupt, k)
+				}
+			}
+		}
+		if err != nil {
+			return record{}, err
 		}
 	}
+	if r.userID == "" {
+		return record{}, fmt.Errorf("%w: no %s", errCorrupt, fieldUserID)
+	}
+	var err error
+	if r.created, err = parseUnix(fieldCreatedAt, created, 0, true); err != nil {
+		return record{}, err
+	}
+	if r.absoluteExpiry, err = parseUnix(fieldAbsoluteExpiry, absolute, 0, true); err != nil {
+		return record{}, err
+	}
+	if r.authenticated, err = parseUnix(fieldAuthenticatedAt, auth, r.created, false); err != nil {
+		return record{}, err
+	}
+	if r.lastAccess, err = parseUnix(fieldLastAccessAt, access, r.created, false); err != nil {
+		return record{}, err
+	}
+	r.handle = handleOf(keyHash)
 	return r, nil
 }
 
@@ -171,9 +204,8 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
-func parseUnix(m map[string]string, field string, def int64, required bool) (int64, error) {
-	v, ok := m[field]
-	if !ok || v == "" {
+func parseUnix(field, v string, def int64, required bool) (int64, error) {
+	if v == "" {
 		if required {
 			return 0, fmt.Errorf("%w: no %s", errCorrupt, field)
 		}
@@ -186,8 +218,8 @@ func parseUnix(m map[string]string, field string, def int64, required bool) (int
 	return n, nil
 }
 
-func parseBool(m map[string]string, field string) (bool, error) {
-	switch m[field] {
+func parseBool(field, v string) (bool, error) {
+	switch v {
 	case "1", "true":
 		return true, nil
 	case "0", "false", "":
@@ -196,24 +228,22 @@ func parseBool(m map[string]string, field string) (bool, error) {
 	return false, fmt.Errorf("%w: %s: not 1 or 0", errCorrupt, field)
 }
 
-func formatBool(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // splitList splits a comma list, dropping empty entries and the spaces
 // around entries (a writer may use ", ").
 func splitList(s string) []string {
 	if s == "" {
 		return nil
 	}
-	var list []string
-	for e := range strings.SplitSeq(s, ",") {
+	list := strings.Split(s, ",") // one allocation: Lookup runs this per request
+	n := 0
+	for _, e := range list {
 		if e = strings.TrimSpace(e); e != "" {
-			list = append(list, e)
+			list[n] = e
+			n++
 		}
 	}
-	return list
+	if n == 0 {
+		return nil
+	}
+	return list[:n:n]
 }

@@ -109,7 +109,7 @@ func (s *MemoryStore) Lookup(_ context.Context, rawID string) (resolver.Identity
 			idx[keyHash] = max(idx[keyHash], r.expiry(s.o.IdleTimeout))
 		}
 	}
-	return r.clone().identity(id.Handle(), s.o.IdleTimeout), resolver.ReasonNone, nil
+	return r.clone().identity(s.o.IdleTimeout), resolver.ReasonNone, nil
 }
 
 // Get returns the live session rawID. Its contract is RedisStore.Get's.
@@ -174,7 +174,7 @@ func (s *MemoryStore) Revoke(_ context.Context, rawID string) (Revoked, error) {
 			delete(s.index, r.userID)
 		}
 	}
-	return Revoked{UserID: r.userID, Handle: id.Handle()}, nil
+	return Revoked{UserID: r.userID, Handle: r.handle}, nil
 }
 
 // RevokeUser deletes every session of the user. Its contract is

@@ -39,15 +39,10 @@ func newClient(t testing.TB, addr string) redis.UniversalClient {
 func redisStores(client redis.UniversalClient) newStoreFunc {
 	return func(t *testing.T, o Options) store {
 		o.Prefix = uniquePrefix()
-		// The store must not close the shared client: wrap it.
-		return NewRedisStore(noClose{client}, o)
+		// The suite never closes a store, so stores share the client.
+		return NewRedisStore(client, o)
 	}
 }
-
-// noClose keeps a shared test client open when a store is closed.
-type noClose struct{ redis.UniversalClient }
-
-func (noClose) Close() error { return nil }
 
 func TestRedisStore(t *testing.T) {
 	srv := redistest.Start(t)
@@ -101,7 +96,7 @@ func TestRedisTTLFollowsExpiry(t *testing.T) {
 			ctx := t.Context()
 			c := newClock()
 			o := Options{Prefix: uniquePrefix(), Now: c.Now, IdleTimeout: time.Hour, Lifetime: 3 * time.Hour}
-			s := NewRedisStore(noClose{b.client}, o)
+			s := NewRedisStore(b.client, o)
 			created := mustCreate(t, s, Params{UserID: "alice"})
 			key := s.sessionKey(created.ID.keyHash())
 			idx := s.indexKey("alice")
@@ -229,7 +224,7 @@ func TestRedisTouchThrottled(t *testing.T) {
 	wc := &writeCounter{counts: map[string]int{}}
 	client.AddHook(wc)
 	c := newClock()
-	s := NewRedisStore(noClose{client}, Options{Now: c.Now, TouchInterval: time.Minute})
+	s := NewRedisStore(client, Options{Now: c.Now, TouchInterval: time.Minute})
 	created := mustCreate(t, s, Params{UserID: "alice"})
 
 	writes := []string{"hset", "expireat", "zadd", "set", "del", "zrem"}
@@ -278,7 +273,7 @@ func TestRedisIndexBounded(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
 			c := newClock()
-			s := NewRedisStore(noClose{b.client}, Options{Prefix: uniquePrefix(), Now: c.Now, IdleTimeout: time.Hour, MaxSessionsPerUser: 5})
+			s := NewRedisStore(b.client, Options{Prefix: uniquePrefix(), Now: c.Now, IdleTimeout: time.Hour, MaxSessionsPerUser: 5})
 			idx := s.indexKey("alice")
 			for range 20 {
 				mustCreate(t, s, Params{UserID: "alice", TTL: time.Minute})
@@ -319,7 +314,7 @@ func TestRedisStoreNoRawID(t *testing.T) {
 			if err := b.client.FlushAll(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
-			s := NewRedisStore(noClose{b.client}, Options{})
+			s := NewRedisStore(b.client, Options{})
 			var ids []ID
 			for i := range 20 {
 				c := mustCreate(t, s, Params{UserID: fmt.Sprint("user", i%3), Roles: []string{"r"}, Attributes: map[string]string{"a": "b"}})
@@ -409,7 +404,7 @@ func TestRedisLayout(t *testing.T) {
 			ctx := t.Context()
 			c := newClock()
 			now := c.Now().Unix()
-			s := NewRedisStore(noClose{b.client}, Options{Now: c.Now})
+			s := NewRedisStore(b.client, Options{Now: c.Now})
 
 			// As a login service in another language would.
 			id := "Xq3ZbN1c0lC7yq1mCk8rW0bWl1O0uYcJ2a9bfq8w5tA" // 43 chars, canonical
@@ -419,7 +414,6 @@ func TestRedisLayout(t *testing.T) {
 			exp := now + 3600
 			if err := b.client.HSet(ctx, key,
 				"user_id", "user-42",
-				"handle", ID(id).Handle(),
 				"created_at", now-60,
 				"authenticated_at", now-120,
 				"absolute_expires_at", now+86400,
@@ -471,11 +465,10 @@ func TestRedisLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := strconv.FormatInt(now, 10)
-			wantFields := map[string]string{
-				"user_id": "user-7", "handle": created.Handle,
-				"created_at": n, "authenticated_at": n, "last_access_at": n,
+			wantFields := map[string]string{ // defaults left out
+				"user_id": "user-7", "created_at": n,
 				"absolute_expires_at": strconv.FormatInt(now+int64(DefaultLifetime/time.Second), 10),
-				"anonymous":           "0", "verified": "1", "roles": "a,b", "amr": "pwd", "attributes": `{"k":"v"}`,
+				"verified":            "1", "roles": "a,b", "amr": "pwd", "attributes": `{"k":"v"}`,
 			}
 			if diff := cmp.Diff(wantFields, m); diff != "" {
 				t.Errorf("session hash (-want +got):\n%s", diff)
@@ -507,13 +500,14 @@ func TestRedisLayout(t *testing.T) {
 func TestRedisCorruptSession(t *testing.T) {
 	m := miniredis.RunT(t)
 	client := newClient(t, m.Addr())
-	s := NewRedisStore(noClose{client}, Options{})
+	s := NewRedisStore(client, Options{})
 	id := NewID()
 	for _, fields := range [][]any{
 		{"user_id", "u"},
-		{"user_id", "u", "handle", "h", "created_at", "x", "absolute_expires_at", "1"},
-		{"user_id", "u", "handle", "h", "created_at", "1", "absolute_expires_at", "99999999999", "verified", "yes"},
-		{"user_id", "u", "handle", "h", "created_at", "1", "absolute_expires_at", "99999999999", "attributes", "[1]"},
+		{"created_at", "1", "absolute_expires_at", "99999999999"},
+		{"user_id", "u", "created_at", "x", "absolute_expires_at", "1"},
+		{"user_id", "u", "created_at", "1", "absolute_expires_at", "99999999999", "verified", "yes"},
+		{"user_id", "u", "created_at", "1", "absolute_expires_at", "99999999999", "attributes", "[1]"},
 	} {
 		client.Del(t.Context(), s.sessionKey(id.keyHash()))
 		client.HSet(t.Context(), s.sessionKey(id.keyHash()), fields...)

@@ -176,12 +176,17 @@ func (id ID) GoString() string { return redactedID }
 func (id ID) LogValue() slog.Value { return slog.StringValue(redactedID) }
 
 // Handle returns the session's public handle: the first 16 bytes of
-// SHA-256("authresolver/session-handle/v1" || 0x00 || id), base64url without
-// padding (22 characters). It names the session in listings, logs and the
-// Session-Id header and cannot be turned back into the ID.
-func (id ID) Handle() string {
-	var buf [len(handleInputPrefix) + idLength]byte // on the stack: Lookup calls this per request
-	sum := sha256.Sum256(append(append(buf[:0], handleInputPrefix...), id...))
+// SHA-256("authresolver/session-handle/v1" || 0x00 || hex(SHA-256(id))),
+// base64url without padding (22 characters). It names the session in
+// listings, logs and the Session-Id header. It cannot be turned back into
+// the ID and differs from the Redis key hash; it is derived from that hash
+// so that a listing of the user index can show it without storing it.
+func (id ID) Handle() string { return handleOf(id.keyHash()) }
+
+// handleOf returns the handle of the session whose key hash is keyHash.
+func handleOf(keyHash string) string {
+	var buf [len(handleInputPrefix) + keyHashLength]byte // on the stack: Lookup calls this per request
+	sum := sha256.Sum256(append(append(buf[:0], handleInputPrefix...), keyHash...))
 	return base64.RawURLEncoding.EncodeToString(sum[:handleBytes])
 }
 
@@ -447,11 +452,11 @@ func (r *record) session(idle time.Duration) Session {
 // identity returns what the resolver needs. Attributes become Claims, so the
 // configured claim headers work for sessions as they do for JWTs. The
 // identity shares r's slices and map: callers that keep r pass a clone.
-func (r *record) identity(handle string, idle time.Duration) resolver.Identity {
+func (r *record) identity(idle time.Duration) resolver.Identity {
 	return resolver.Identity{
 		Credential:      resolver.CredentialSession,
 		UserID:          r.userID,
-		SessionHandle:   handle,
+		SessionHandle:   r.handle,
 		Anonymous:       r.anonymous,
 		Verified:        r.verified,
 		Roles:           r.roles,

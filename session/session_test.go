@@ -98,7 +98,7 @@ func TestHandle(t *testing.T) {
 	}
 	// Pinned, computed independently (Python hashlib), so that LAYOUT.md's
 	// recipe and this code agree for login services in other languages.
-	if want := "hJye5WGBE3vJPJRRml4w8g"; h != want {
+	if want := "ZD-GQgcTnuJhzvppWN03VA"; h != want {
 		t.Errorf("Handle = %q, want %q", h, want)
 	}
 	if got, want := id.keyHash(), "ef1db6a93c9bdcb9b959037a2e42c5f214636fc12d59894dd6fa4d84eef06048"; got != want {
@@ -166,13 +166,13 @@ func TestInvalidErrorMessage(t *testing.T) {
 
 func TestDecodeRecordDefaults(t *testing.T) {
 	got, err := decodeRecord(map[string]string{
-		"user_id": "u", "handle": "h", "created_at": "100", "absolute_expires_at": "200",
+		"user_id": "u", "created_at": "100", "absolute_expires_at": "200",
 		"roles": " a , b,,", "anonymous": "true",
-	})
+	}, strings.Repeat("0", 64))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := record{userID: "u", handle: "h", created: 100, authenticated: 100, lastAccess: 100, absoluteExpiry: 200, anonymous: true, roles: []string{"a", "b"}}
+	want := record{userID: "u", handle: handleOf(strings.Repeat("0", 64)), created: 100, authenticated: 100, lastAccess: 100, absoluteExpiry: 200, anonymous: true, roles: []string{"a", "b"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(record{})); diff != "" {
 		t.Errorf("decodeRecord (-want +got):\n%s", diff)
 	}
