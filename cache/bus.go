@@ -55,6 +55,9 @@ func (b *Bus) Invalidate(ctx context.Context, tag string) error {
 func (b *Bus) Run(ctx context.Context) {
 	ps := b.client.Subscribe(ctx, b.channel)
 	defer ps.Close()
+	// A blocked receive does not watch ctx; closing the subscription ends
+	// it, instead of up to the idle timeout (and a ping) later.
+	defer context.AfterFunc(ctx, func() { ps.Close() })()
 	const idle = 5 * time.Second // ping after this long without traffic
 	up := false
 	setUp := func(v bool) {
