@@ -44,51 +44,53 @@ func NewRedisStore(client redis.UniversalClient, o Options) *RedisStore {
 
 // Key names; see LAYOUT.md. User keys share the hash tag {u:<hex>} so that a
 // user's index and token cut-off live in one Cluster slot.
+
 func (s *RedisStore) sessionKey(keyHash string) string { return s.o.Prefix + "s:" + keyHash }
 
-// sessionKeyOf returns sessionKey(id.keyHash()) in one allocation; the key
-// hash is its last 64 bytes.
+func (s *RedisStore) indexKey(userID string) string {
+	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:sessions"
+}
+
+func (s *RedisStore) userTokensKey(userID string) string {
+	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
+}
+
+func (s *RedisStore) jtiKey(jti string) string { return s.o.Prefix + "jti:" + sha256Hex(jti) }
+
+// sessionKeyOf returns sessionKey(id.keyHash()) in one allocation (Lookup
+// calls it per request); the key hash is its last 64 bytes.
 func (s *RedisStore) sessionKeyOf(id ID) string {
 	var in [idLength]byte // on the stack; []byte(id) would allocate
 	sum := sha256.Sum256(in[:copy(in[:], id)])
+	var h [keyHashLength]byte
+	hex.Encode(h[:], sum[:])
 	var b strings.Builder
 	b.Grow(len(s.o.Prefix) + 2 + keyHashLength)
 	b.WriteString(s.o.Prefix)
 	b.WriteString("s:")
-	var h [keyHashLength]byte
-	hex.Encode(h[:], sum[:])
 	b.Write(h[:])
 	return b.String()
 }
-func (s *RedisStore) indexKey(userID string) string {
-	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:sessions"
-}
-func (s *RedisStore) userTokensKey(userID string) string {
-	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
-}
-func (s *RedisStore) jtiKey(jti string) string {
-	return s.o.Prefix + "jti:" + sha256Hex(jti)
-}
 
 // indexAdd adds a session to its user's index: it drops members whose score
-// (the session's expiry) has passed, adds the new one, evicts the members
-// closest to expiry beyond the cap (never the new one) and sets the index's
-// TTL to its latest score. It returns the evicted members.
+// (the session's expiry) has passed, adds the new one and sets the index's
+// TTL to its latest score. It returns the members beyond the cap that are
+// closest to expiry (never the new one) but leaves them indexed: they are
+// unindexed only once their sessions are deleted, so that a failure cannot
+// leave a live session that no index names.
 var indexAdd = redis.NewScript(`
 local idx, now, exp, member, cap = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
 redis.call('ZADD', idx, exp, member)
-local evicted = {}
-local n = redis.call('ZCARD', idx)
-if n > cap then
-  redis.call('ZREM', idx, member)
-  local popped = redis.call('ZPOPMIN', idx, n - cap)
-  for i = 1, #popped, 2 do evicted[#evicted + 1] = popped[i] end
-  redis.call('ZADD', idx, exp, member)
-end
 local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', idx, top[2])
-return evicted
+local over = redis.call('ZCARD', idx) - cap
+local evict = {}
+if over <= 0 then return evict end
+for _, m in ipairs(redis.call('ZRANGE', idx, 0, over)) do
+  if m ~= member and #evict < over then evict[#evict + 1] = m end
+end
+return evict
 `)
 
 // indexTouch raises a member's score to a later expiry, and the index's TTL
@@ -159,7 +161,7 @@ func (s *RedisStore) Create(ctx context.Context, p Params) (Created, error) {
 		return Created{}, fmt.Errorf("session: create: index: %w", err)
 	}
 	if len(evicted) > 0 {
-		if _, err := s.deleteSessions(ctx, evicted); err != nil {
+		if _, err := s.unindex(ctx, p.UserID, evicted); err != nil {
 			return Created{}, fmt.Errorf("session: create: evict: %w", err)
 		}
 	}
@@ -356,16 +358,27 @@ func (s *RedisStore) RevokeUser(ctx context.Context, userID string) (int, error)
 	if len(hashes) == 0 {
 		return 0, nil
 	}
-	n, err := s.deleteSessions(ctx, hashes)
+	n, err := s.unindex(ctx, userID, hashes)
 	if err != nil {
 		return 0, fmt.Errorf("session: revoke user: %w", err)
 	}
-	members := make([]any, len(hashes))
-	for i, h := range hashes {
+	return n, nil
+}
+
+// unindex deletes the user's sessions with these key hashes and then their
+// index entries, and returns how many sessions existed. Deleting first lets
+// a failed call be retried from the index.
+func (s *RedisStore) unindex(ctx context.Context, userID string, keyHashes []string) (int, error) {
+	n, err := s.deleteSessions(ctx, keyHashes)
+	if err != nil {
+		return 0, err
+	}
+	members := make([]any, len(keyHashes))
+	for i, h := range keyHashes {
 		members[i] = h
 	}
-	if err := s.client.ZRem(ctx, idx, members...).Err(); err != nil {
-		return 0, fmt.Errorf("session: revoke user: %w", err)
+	if err := s.client.ZRem(ctx, s.indexKey(userID), members...).Err(); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
