@@ -70,6 +70,23 @@ func TestRedisStoreCluster(t *testing.T) {
 	testConformance(t, redisStores(client))
 }
 
+// TestRedisStoreSentinel runs the suite through a Sentinel, configured the
+// way cmd/authresolver does from AUTHRESOLVER_REDIS_ADDRS and
+// AUTHRESOLVER_REDIS_MASTER_NAME.
+func TestRedisStoreSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, "mymaster", master)
+	client, err := NewRedisClient(RedisConfig{Addrs: []string{sentinel}, MasterName: "mymaster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if err := client.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("PING through Sentinel: %v", err)
+	}
+	testConformance(t, redisStores(client))
+}
+
 // backend is a Redis to inspect directly in Redis-specific tests.
 type backend struct {
 	name   string

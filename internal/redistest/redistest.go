@@ -1,6 +1,7 @@
 // Package redistest starts real redis-server processes for tests: a single
-// server (Start) that can be stopped and restarted on the same port, and a
-// three-master Redis Cluster (StartCluster).
+// server (Start) that can be stopped and restarted on the same port, a
+// Sentinel watching it (StartSentinel) and a three-master Redis Cluster
+// (StartCluster).
 //
 // Servers listen on 127.0.0.1 only, keep their files in tb.TempDir(), persist
 // nothing (--save "" --appendonly no) and are killed by tb.Cleanup. When
@@ -34,6 +35,7 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	conf string // config file, first argument (Sentinel)
 	args []string
 
 	mu     sync.Mutex
@@ -96,7 +98,11 @@ func (s *Server) Restart() {
 }
 
 func (s *Server) start() error {
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = []string{s.conf, "--sentinel"}
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
@@ -104,8 +110,8 @@ func (s *Server) start() error {
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--loglevel", "warning",
-		"--logfile", "",
-	}, s.args...)
+		"--logfile", "")
+	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -138,6 +144,32 @@ func (s *Server) start() error {
 	s.proc, s.exited = cmd.Process, exited
 	s.mu.Unlock()
 	return nil
+}
+
+// StartSentinel starts a redis-server in Sentinel mode on a free loopback
+// port, monitoring master under masterName (quorum 1), and returns its
+// host:port once it answers PING. Clients configured with that address and
+// master name reach master. The Sentinel is killed when the test ends.
+func StartSentinel(tb testing.TB, masterName string, master *Server) string {
+	tb.Helper()
+	bin := lookPath(tb, "redis-server")
+	dir := tb.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	var lastErr error
+	for range 5 {
+		// Sentinel rewrites its config file, so write a fresh one each try.
+		line := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n", masterName, master.port)
+		if err := os.WriteFile(conf, []byte(line), 0o600); err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		s := &Server{tb: tb, bin: bin, dir: dir, port: freePort(tb, false), conf: conf}
+		if lastErr = s.start(); lastErr == nil {
+			tb.Cleanup(s.Stop)
+			return s.Addr()
+		}
+	}
+	tb.Fatalf("redistest: sentinel: %v", lastErr)
+	return ""
 }
 
 // StartCluster starts three redis-server masters with cluster-enabled yes,

@@ -45,3 +45,14 @@ func TestStartCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestStartSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	addr := redistest.StartSentinel(t, "mymaster", master)
+	// SENTINEL MASTER answers an array; Do reads simple replies only, so ask
+	// for something scalar that needs the master to be known.
+	got, err := redistest.Do(addr, "SENTINEL", "CKQUORUM", "mymaster")
+	if err != nil || !strings.HasPrefix(got, "OK") {
+		t.Fatalf("SENTINEL CKQUORUM = %q, %v; want OK", got, err)
+	}
+}
