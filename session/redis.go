@@ -346,6 +346,12 @@ func (s *RedisStore) Revoke(ctx context.Context, rawID string) (Revoked, error) 
 // were. The index entries are removed only after their sessions, so a
 // failed call can be retried. It returns an *InvalidError for an invalid
 // user ID.
+//
+// Lookup keeps no per-user cut-off for sessions: since a session is written
+// before it is indexed and a lookup never recreates a deleted one, every
+// session either is in the index when RevokeUser reads it or was created
+// after that read. A cut-off would need the user ID before the session is
+// read, i.e. a second round trip on every lookup.
 func (s *RedisStore) RevokeUser(ctx context.Context, userID string) (int, error) {
 	if err := ValidateUserID(userID); err != nil {
 		return 0, err

@@ -57,29 +57,35 @@ func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
-// Defaults and limits. They bound what one session and one user may occupy.
+// Defaults.
 const (
 	DefaultPrefix             = "authresolver:v1:"
 	DefaultIdleTimeout        = 720 * time.Hour
 	DefaultLifetime           = 8760 * time.Hour
 	DefaultTouchInterval      = time.Minute
 	DefaultMaxSessionsPerUser = 1000
+)
 
-	MinTTL              = time.Minute // shortest session TTL accepted by Create
-	MaxUserIDBytes      = 256
-	MaxJTIBytes         = 1024
-	MaxListEntries      = 64 // roles, amr
-	MaxEntryBytes       = 256
-	MaxAttributes       = 64
-	MaxAttributeKeyLen  = 256
-	MaxAttributeValLen  = 1024
-	handleInputPrefix   = "authresolver/session-handle/v1\x00"
-	handleBytes         = 16
-	idBytes             = 32
-	idLength            = 43 // base64url, no padding, of idBytes
-	keyHashLength       = 64 // hex SHA-256
-	redactedID          = "REDACTED"
-	maxTouchIntervalDiv = 2 // TouchInterval is capped at IdleTimeout/2
+// Limits on input. They bound what one session may occupy, in Redis and in
+// identity headers.
+const (
+	MinTTL             = time.Minute // shortest session TTL accepted by Create
+	MaxUserIDBytes     = 256
+	MaxJTIBytes        = 1024
+	MaxListEntries     = 64 // roles, amr
+	MaxEntryBytes      = 256
+	MaxAttributes      = 64
+	MaxAttributeKeyLen = 256
+	MaxAttributeValLen = 1024
+)
+
+const (
+	handleInputPrefix = "authresolver/session-handle/v1\x00"
+	handleBytes       = 16
+	idBytes           = 32
+	idLength          = 43 // base64url, no padding, of idBytes
+	keyHashLength     = 64 // hex SHA-256
+	redactedID        = "REDACTED"
 )
 
 // Options configure a store. Zero fields take the defaults above; negative
@@ -120,7 +126,7 @@ func (o Options) withDefaults() Options {
 	if o.TouchInterval <= 0 {
 		o.TouchInterval = DefaultTouchInterval
 	}
-	o.TouchInterval = min(o.TouchInterval, o.IdleTimeout/maxTouchIntervalDiv)
+	o.TouchInterval = min(o.TouchInterval, o.IdleTimeout/2)
 	if o.MaxSessionsPerUser <= 0 {
 		o.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
