@@ -226,8 +226,8 @@ func (s *MemoryStore) RevokeUserTokens(_ context.Context, userID string, before 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
-	if cur, ok := s.cutoffs[userID]; ok && cur.until > now && cur.before >= c {
-		return nil
+	if cur, ok := s.cutoffs[userID]; ok && cur.until > now {
+		c, until = max(c, cur.before), max(until, cur.until)
 	}
 	s.cutoffs[userID] = cutoff{before: c, until: until}
 	return nil

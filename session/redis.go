@@ -118,12 +118,18 @@ redis.call('EXPIREAT', key, exp)
 return 1
 `)
 
-// userCutoff stores a per-user token cut-off unless a later one is stored.
+// userCutoff raises a user's token cut-off to ARGV[1] and keeps it at
+// least until ARGV[2]: neither the cut-off nor its retention ever shrinks,
+// or a token revoked earlier could come back.
 var userCutoff = redis.NewScript(`
 local key, cutoff, expireat = KEYS[1], tonumber(ARGV[1]), ARGV[2]
-local cur = tonumber(redis.call('GET', key) or '0') or 0
-if cur >= cutoff then return 0 end
-redis.call('SET', key, ARGV[1], 'EXAT', expireat)
+local cur = redis.call('GET', key)
+if not cur then
+  redis.call('SET', key, ARGV[1], 'EXAT', expireat)
+  return 1
+end
+if (tonumber(cur) or 0) < cutoff then redis.call('SET', key, ARGV[1], 'KEEPTTL') end
+redis.call('EXPIREAT', key, expireat, 'GT')
 return 1
 `)
 
@@ -430,9 +436,10 @@ func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Tim
 }
 
 // RevokeUserTokens revokes every JWT of the user issued before the given
-// time (to the second, rounded up), remembering it for keep, the longest
-// lifetime a token of the user can have. A later cut-off already stored
-// wins. It returns an *InvalidError for an invalid user ID or keep <= 0.
+// time (to the second, rounded up), remembering it for keep after that time,
+// the longest lifetime a token of the user can have. A later cut-off already
+// stored wins, and a longer retention already stored stays. It returns an
+// *InvalidError for an invalid user ID or keep <= 0.
 func (s *RedisStore) RevokeUserTokens(ctx context.Context, userID string, before time.Time, keep time.Duration) error {
 	cutoff, until, err := userCutoffArgs(userID, before, keep)
 	if err != nil {

@@ -572,3 +572,41 @@ func TestRedisRestart(t *testing.T) {
 func decodeID(id ID) ([]byte, error) {
 	return base64RawURL.DecodeString(string(id))
 }
+
+// TestRedisUserCutoffRetention checks that neither the stored cut-off nor
+// how long it is kept ever shrinks.
+func TestRedisUserCutoffRetention(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			c := newClock()
+			s := NewRedisStore(b.client, Options{Prefix: uniquePrefix(), Now: c.Now})
+			key := s.userTokensKey("alice")
+			now := c.Now()
+			for _, step := range []struct {
+				before     time.Time
+				keep       time.Duration
+				wantValue  time.Time
+				wantExpire time.Time
+			}{
+				{now, time.Hour, now, now.Add(time.Hour)},
+				{now.Add(-time.Minute), 2 * time.Hour, now, now.Add(119 * time.Minute)}, // later cut-off kept, kept longer
+				{now.Add(-time.Minute), 10 * time.Minute, now, now.Add(119 * time.Minute)},
+				{now.Add(time.Minute), time.Minute, now.Add(time.Minute), now.Add(119 * time.Minute)}, // later cut-off, retention stays
+				{now.Add(2 * time.Minute), 3 * time.Hour, now.Add(2 * time.Minute), now.Add(182 * time.Minute)},
+			} {
+				if err := s.RevokeUserTokens(ctx, "alice", step.before, step.keep); err != nil {
+					t.Fatal(err)
+				}
+				v, err := b.client.Get(ctx, key).Int64()
+				if err != nil || v != step.wantValue.Unix() {
+					t.Errorf("cut-off = %d, %v; want %d", v, err, step.wantValue.Unix())
+				}
+				exp, err := b.client.ExpireTime(ctx, key).Result()
+				if err != nil || exp != time.Duration(step.wantExpire.Unix())*time.Second {
+					t.Errorf("EXPIRETIME = %v, %v; want %d", exp, err, step.wantExpire.Unix())
+				}
+			}
+		})
+	}
+}
