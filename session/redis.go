@@ -133,6 +133,15 @@ redis.call('EXPIREAT', key, expireat, 'GT')
 return 1
 `)
 
+// jtiRevoke keeps a jti revoked until ARGV[1] unless it already is for
+// longer.
+var jtiRevoke = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if cur >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[1])
+return 1
+`)
+
 // Create stores a new session and adds it to its user's index. It returns an
 // *InvalidError (ErrInvalid) for bad params. If the user already has
 // MaxSessionsPerUser sessions, the ones closest to expiry are ended.
@@ -418,7 +427,8 @@ func (s *RedisStore) deleteSessions(ctx context.Context, keyHashes []string) (in
 // RevokeToken revokes the JWT with this jti until the time it would expire
 // anyway (callers pass now plus the longest token lifetime when they do not
 // know, and should include the verifier's leeway). A time in the past stores
-// nothing. It returns an *InvalidError for an invalid jti.
+// nothing; a revocation already kept longer stays. It returns an
+// *InvalidError for an invalid jti.
 func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Time) error {
 	if err := ValidateJTI(jti); err != nil {
 		return err
@@ -427,9 +437,7 @@ func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Tim
 	if !until.After(now) {
 		return nil
 	}
-	end := ceilUnix(until)
-	err := s.client.SetArgs(ctx, s.jtiKey(jti), end, redis.SetArgs{ExpireAt: time.Unix(end, 0)}).Err()
-	if err != nil {
+	if err := jtiRevoke.Run(ctx, s.client, []string{s.jtiKey(jti)}, ceilUnix(until)).Err(); err != nil {
 		return fmt.Errorf("session: revoke token: %w", err)
 	}
 	return nil

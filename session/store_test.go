@@ -497,6 +497,10 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 		if err := s.RevokeToken(t.Context(), "jti-1", c.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("RevokeToken: %v", err)
 		}
+		// A shorter revocation does not shorten the stored one.
+		if err := s.RevokeToken(t.Context(), "jti-1", c.Now().Add(time.Minute)); err != nil {
+			t.Fatalf("RevokeToken(shorter): %v", err)
+		}
 		if err := s.RevokeToken(t.Context(), "jti-past", c.Now().Add(-time.Second)); err != nil {
 			t.Fatalf("RevokeToken(past): %v", err)
 		}
@@ -521,7 +525,11 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 				t.Errorf("%s: TokenRevoked = %v, %v; want %v, nil", tc.name, got, err, tc.want)
 			}
 		}
-		c.Advance(time.Hour)
+		c.Advance(time.Hour - time.Second)
+		if got, err := s.TokenRevoked(t.Context(), resolver.Identity{TokenID: "jti-1"}); err != nil || !got {
+			t.Errorf("TokenRevoked just before until = %v, %v; want true, nil", got, err)
+		}
+		c.Advance(time.Second)
 		if got, err := s.TokenRevoked(t.Context(), resolver.Identity{TokenID: "jti-1"}); err != nil || got {
 			t.Errorf("TokenRevoked after until = %v, %v; want false, nil", got, err)
 		}
