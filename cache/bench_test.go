@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -115,4 +116,26 @@ func BenchmarkL1Hit(b *testing.B) {
 	b.Run("session", func(b *testing.B) {
 		serveBench(b, benchHandler(b), cookieRequest(testSession), http.StatusOK)
 	})
+}
+
+// BenchmarkL1SetFull stores new verdicts into a full cache of the default
+// size (200,000 entries, 3,125 per shard), none expired: the cost of
+// making room, which a flood of distinct credentials pays on every miss.
+func BenchmarkL1SetFull(b *testing.B) {
+	c := cache.NewL1(0, 0)
+	exp := time.Now().Add(time.Hour)
+	vs := make([]*resolver.Verdict, 1<<16) // distinct users: short tag lists
+	for i := range vs {
+		vs[i] = tokenVerdict(fmt.Sprint("u", i), fmt.Sprint("j", i), exp)
+	}
+	n := 0
+	for range cache.DefaultMaxEntries * 2 {
+		n++
+		c.Set(key(uint64(n), uint64(n)), vs[n%len(vs)], c.Epoch())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		c.Set(key(uint64(n), uint64(n)), vs[n%len(vs)], c.Epoch())
+	}
 }

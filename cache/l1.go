@@ -130,24 +130,35 @@ func (c *L1) Set(k resolver.Key, v *resolver.Verdict, epoch uint64) {
 	}
 }
 
-// makeRoom evicts until one more entry of size fits: expired entries first,
-// then arbitrary ones (Go's map order), which for a short-TTL cache is as
-// good as LRU at a fraction of the bookkeeping.
+// evictionSample is how many entries makeRoom looks at per eviction.
+const evictionSample = 8
+
+// makeRoom evicts until one more entry of size fits. Each round looks at a
+// few entries (Go's map iteration starts at a random place) and drops the
+// expired ones among them, else the one closest to expiry: for a short-TTL
+// cache about as good as LRU, and O(1) where scanning the whole shard for
+// expired entries cost tens of microseconds under the shard's write lock
+// on every insert into a full cache (a flood of distinct bad tokens).
 func (s *shard) makeRoom(size, maxEntries, maxBytes int, now int64) {
-	full := func() bool { return len(s.entries)+1 > maxEntries || s.bytes+size > maxBytes }
-	if !full() {
-		return
-	}
-	for k, e := range s.entries {
-		if e.expires <= now {
-			s.remove(k, e)
+	for len(s.entries) > 0 && (len(s.entries)+1 > maxEntries || s.bytes+size > maxBytes) {
+		var victim resolver.Key
+		var ve *entry
+		freed, n := false, 0
+		for k, e := range s.entries {
+			switch {
+			case e.expires <= now:
+				s.remove(k, e)
+				freed = true
+			case ve == nil || e.expires < ve.expires:
+				victim, ve = k, e
+			}
+			if n++; n == evictionSample {
+				break
+			}
 		}
-	}
-	for k, e := range s.entries {
-		if !full() {
-			return
+		if !freed && ve != nil {
+			s.remove(victim, ve)
 		}
-		s.remove(k, e)
 	}
 }
 
