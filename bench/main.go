@@ -34,6 +34,7 @@ type config struct {
 	out        string
 	bin        string
 	only       string
+	keep       bool
 }
 
 func main() {
@@ -46,12 +47,13 @@ func main() {
 	flag.IntVar(&c.conns, "conns", 32, "closed loop: concurrent keep-alive connections")
 	flag.IntVar(&c.rate, "rate", 5000, "open loop: offered load, requests per second")
 	flag.IntVar(&c.openConns, "open-conns", 64, "open loop: connections available to the schedule")
-	flag.IntVar(&c.tokens, "tokens", 400_000, "distinct tokens minted for scenario 3 (a round ends early if its share runs out)")
+	flag.IntVar(&c.tokens, "tokens", 500_000, "distinct tokens minted for scenario 3 (a round ends early if its share runs out)")
 	flag.IntVar(&c.rssEntries, "rss-entries", 100_000, "live cached decisions for the RSS measurement")
 	flag.DurationVar(&c.verifyTime, "verify-time", 2*time.Second, "how long to measure the raw P-256 verification")
 	flag.StringVar(&c.out, "out", "bench/out/latest.md", "Markdown report file (also printed)")
 	flag.StringVar(&c.bin, "bin", "", "authresolver binary to measure (default: go build ./cmd/authresolver)")
-	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (e.g. 1,2,2o); default all")
+	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (1,2,3,3n,3m,4,5,6p,6a,6c,2o); default all")
+	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, configs) and print its path")
 	flag.Parse()
 	if *serveKind != "" {
 		if err := serveChild(*serveKind); err != nil {
@@ -109,7 +111,11 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if c.keep {
+		log.Printf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	var procs []*proc
 	defer func() {
 		for _, p := range procs {
@@ -178,18 +184,26 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	resolvers := map[string]*resolverProc{}
-	for _, r := range []struct{ name, ttl string }{
-		{"resolver-jwt-hit", "5s"}, {"resolver-jwt-fresh", "5s"}, {"resolver-session-hit", "5s"},
-		{"resolver-no-l1", "0s"}, {"resolver-nginx", "5s"},
+	for _, r := range []struct{ name, ttl, variant string }{
+		{"resolver-jwt-hit", "5s", ""}, {"resolver-jwt-fresh", "5s", ""}, {"resolver-session-hit", "5s", ""},
+		{"resolver-no-l1", "0s", ""}, {"resolver-nginx", "5s", ""},
+		{"resolver-jwt-fresh-no-l2", "5s", "no-l2"}, {"resolver-jwt-fresh-memory", "5s", "memory"},
 	} {
-		rp, err := startResolver(bin, dir, r.name, resolverEnv(r.ttl))
+		env := resolverEnv(r.ttl)
+		switch r.variant {
+		case "no-l2":
+			env["CACHE_SHARED"] = "false"
+		case "memory":
+			delete(env, "REDIS_URL")
+		}
+		rp, err := startResolver(bin, dir, r.name, env)
 		if err != nil {
 			return err
 		}
 		procs = append(procs, rp.proc)
 		resolvers[r.name] = rp
 	}
-	nginx, plainAddr, authAddr, err := startNginx(dir, repo, resolvers["resolver-nginx"].addr, upstreamAddr)
+	nginx, ngx, err := startNginx(dir, repo, resolvers["resolver-nginx"].addr, upstreamAddr)
 	if err != nil {
 		return err
 	}
@@ -212,15 +226,13 @@ func run(ctx context.Context, c config) error {
 	bearer := func(tok string) requestFunc {
 		return func(buf []byte, _ int) []byte { return request(buf, "/resolve", "Authorization: Bearer "+tok) }
 	}
-	var fresh atomic.Int64
+	// Each scenario with new tokens has its own pass over the pool: its
+	// resolver has never seen them, and the ones that share Redis do not
+	// share an L2 (only scenario 3 has one).
 	perRound := int64(len(toks)) / int64(c.rounds+1) // a share for the warm-up too
-	var freshLimit atomic.Int64
-	freshReq := func(buf []byte, _ int) []byte {
-		i := fresh.Add(1) - 1
-		if i >= freshLimit.Load() || i >= int64(len(toks)) {
-			return nil
-		}
-		return request(buf, "/resolve", "Authorization: Bearer "+toks[i])
+	streams := map[string]*tokenStream{}
+	for _, id := range []string{"3", "3n", "3m"} {
+		streams[id] = &tokenStream{toks: toks}
 	}
 	scenarios := []*scenario{
 		{id: "1", name: "ceiling: no-op Go server, 11 headers", addr: ceilingAddr,
@@ -228,7 +240,11 @@ func run(ctx context.Context, c config) error {
 		{id: "2", name: "JWT, one token (L1 hit)", addr: resolvers["resolver-jwt-hit"].addr,
 			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, baseline: "1"},
 		{id: "3", name: "JWT, every token new (full verification)", addr: resolvers["resolver-jwt-fresh"].addr,
-			next: freshReq, procs: []*proc{resolvers["resolver-jwt-fresh"].proc}, baseline: "1"},
+			next: streams["3"].request, procs: []*proc{resolvers["resolver-jwt-fresh"].proc}, baseline: "1"},
+		{id: "3n", name: "(3 without the L2 cache: CACHE_SHARED=false)", addr: resolvers["resolver-jwt-fresh-no-l2"].addr,
+			next: streams["3n"].request, procs: []*proc{resolvers["resolver-jwt-fresh-no-l2"].proc}, baseline: "1"},
+		{id: "3m", name: "(3 without Redis: in-memory store)", addr: resolvers["resolver-jwt-fresh-memory"].addr,
+			next: streams["3m"].request, procs: []*proc{resolvers["resolver-jwt-fresh-memory"].proc}, baseline: "1"},
 		{id: "4", name: "session cookie (L1 hit)", addr: resolvers["resolver-session-hit"].addr,
 			next: func(buf []byte, _ int) []byte {
 				return request(buf, "/resolve", "Cookie: session="+hotSession)
@@ -237,9 +253,11 @@ func run(ctx context.Context, c config) error {
 			next: func(buf []byte, conn int) []byte {
 				return request(buf, "/resolve", "Cookie: session="+sessions[conn])
 			}, procs: []*proc{resolvers["resolver-no-l1"].proc}, baseline: "1"},
-		{id: "6p", name: "NGINX → upstream, no auth", addr: plainAddr,
+		{id: "6p", name: "NGINX → upstream, no auth", addr: ngx.plain,
 			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}},
-		{id: "6a", name: "NGINX auth_request → authresolver (token of 2) → upstream", addr: authAddr,
+		{id: "6a", name: "NGINX auth_request → authresolver (token of 2) → upstream", addr: ngx.auth,
+			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}, baseline: "6p"},
+		{id: "6c", name: "(6a with the shipped NGINX decision cache on)", addr: ngx.cached,
 			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}, baseline: "6p"},
 		{id: "2o", name: fmt.Sprintf("JWT, one token, open loop at %d req/s", c.rate), addr: resolvers["resolver-jwt-hit"].addr,
 			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, open: true},
@@ -257,7 +275,9 @@ func run(ctx context.Context, c config) error {
 		}
 		scenarios = sel
 	}
-	freshLimit.Store(perRound)
+	for _, st := range streams {
+		st.limit.Store(perRound)
+	}
 	for _, s := range scenarios {
 		if err := check(s); err != nil {
 			return fmt.Errorf("scenario %s answers wrongly before the run: %w", s.id, err)
@@ -277,7 +297,9 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	for round := range c.rounds {
-		freshLimit.Store(fresh.Load() + perRound)
+		for _, st := range streams {
+			st.limit.Store(st.next.Load() + perRound)
+		}
 		for k := range scenarios {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -294,7 +316,7 @@ func run(ctx context.Context, c config) error {
 				s.rss += statusBytes(pid, "VmHWM")
 			}
 		}
-		if s.id == "3" && s.res.elapsed < time.Duration(c.rounds)*c.duration*9/10 {
+		if streams[s.id] != nil && s.res.elapsed < time.Duration(c.rounds)*c.duration*9/10 {
 			s.note = fmt.Sprintf("ran out of its %d tokens per round: raise -tokens", perRound)
 		}
 	}
@@ -336,6 +358,21 @@ func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
 	s.redisOp += redisCommands(redisAddr) - ops0 - 1 // INFO itself counts
 	s.rounds = append(s.rounds, float64(res.requests)/res.elapsed.Seconds())
 	s.res.add(res)
+}
+
+// tokenStream hands out each token of a pool once, up to a limit that each
+// round raises by its share.
+type tokenStream struct {
+	toks        []string
+	next, limit atomic.Int64
+}
+
+func (t *tokenStream) request(buf []byte, _ int) []byte {
+	i := t.next.Add(1) - 1
+	if i >= t.limit.Load() || i >= int64(len(t.toks)) {
+		return nil
+	}
+	return request(buf, "/resolve", "Authorization: Bearer "+t.toks[i])
 }
 
 // request appends a GET of path with one extra header line.

@@ -334,6 +334,7 @@ func metric(r *resolverProc, name string) (float64, error) {
 // nginxConf fronts the upstream twice: without authentication, and protected
 // by the shipped nginx/authresolver.conf (auth_request to the resolver).
 const nginxConf = `daemon off;
+%[7]s
 worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log %[1]s/nginx-error.log warn;
@@ -366,48 +367,84 @@ http {
             proxy_pass http://app;
         }
     }
+
+    # The same with the shipped optional NGINX decision cache turned on.
+    proxy_cache_path %[1]s/cache levels=1:2 keys_zone=authresolver:10m max_size=64m inactive=60s use_temp_path=off;
+    server {
+        listen 127.0.0.1:%[6]d;
+        include authresolver-cached.conf;
+        proxy_http_version 1.1;
+        location / {
+            proxy_pass http://app;
+        }
+    }
 }
 `
 
-// startNginx returns the base addresses of the plain and the protected server.
-func startNginx(dir, repo, resolverAddr, upstreamAddr string) (*proc, string, string, error) {
+// nginxAddrs are the three servers of nginxConf.
+type nginxAddrs struct{ plain, auth, cached string }
+
+// startNginx runs nginxConf with the shipped nginx/*.conf files; the cached
+// server uses authresolver.conf with its include of authresolver-cache.conf
+// uncommented, as that file says to.
+func startNginx(dir, repo, resolverAddr, upstreamAddr string) (*proc, nginxAddrs, error) {
 	conf := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
-		return nil, "", "", err
+		return nil, nginxAddrs{}, err
 	}
-	for _, f := range []string{"authresolver.conf", "authresolver-headers.conf"} {
+	for _, f := range []string{"authresolver.conf", "authresolver-headers.conf", "authresolver-cache.conf"} {
 		b, err := os.ReadFile(filepath.Join(repo, "nginx", f))
 		if err != nil {
-			return nil, "", "", err
+			return nil, nginxAddrs{}, err
 		}
 		if err := os.WriteFile(filepath.Join(conf, f), b, 0o644); err != nil {
-			return nil, "", "", err
+			return nil, nginxAddrs{}, err
+		}
+		if f == "authresolver.conf" {
+			const off, on = "    # include authresolver-cache.conf;", "    include authresolver-cache.conf;"
+			if !bytes.Contains(b, []byte(off)) {
+				return nil, nginxAddrs{}, fmt.Errorf("nginx/authresolver.conf: %q not found", off)
+			}
+			b = bytes.Replace(b, []byte(off), []byte(on), 1)
+			if err := os.WriteFile(filepath.Join(conf, "authresolver-cached.conf"), b, 0o644); err != nil {
+				return nil, nginxAddrs{}, err
+			}
 		}
 	}
 	var lastErr error
 	for range 5 {
 		plain, err1 := freePort()
 		auth, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, "", "", err
+		cached, err3 := freePort()
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, nginxAddrs{}, err
 		}
 		main := filepath.Join(conf, "nginx.conf")
-		text := fmt.Sprintf(nginxConf, dir, resolverAddr, upstreamAddr, plain, auth)
+		// Run as root, NGINX's workers would drop to nobody, who cannot
+		// write the cache in our private temporary directory.
+		user := ""
+		if os.Geteuid() == 0 {
+			user = "user root;"
+		}
+		text := fmt.Sprintf(nginxConf, dir, resolverAddr, upstreamAddr, plain, auth, cached, user)
 		if err := os.WriteFile(main, []byte(text), 0o644); err != nil {
-			return nil, "", "", err
+			return nil, nginxAddrs{}, err
 		}
 		cmd := exec.Command("nginx", "-p", dir, "-c", main, "-e", filepath.Join(dir, "nginx-error.log"))
 		p, err := start("nginx", dir, cmd)
 		if err != nil {
-			return nil, "", "", err
+			return nil, nginxAddrs{}, err
 		}
-		plainAddr := fmt.Sprintf("127.0.0.1:%d", plain)
-		authAddr := fmt.Sprintf("127.0.0.1:%d", auth)
-		lastErr = waitFor(p, 10*time.Second, func() error { return expectStatus("http://"+plainAddr+"/", 200) })
+		a := nginxAddrs{
+			plain:  fmt.Sprintf("127.0.0.1:%d", plain),
+			auth:   fmt.Sprintf("127.0.0.1:%d", auth),
+			cached: fmt.Sprintf("127.0.0.1:%d", cached),
+		}
+		lastErr = waitFor(p, 10*time.Second, func() error { return expectStatus("http://"+a.plain+"/", 200) })
 		if lastErr == nil {
-			return p, plainAddr, authAddr, nil
+			return p, a, nil
 		}
 		p.stop()
 	}
-	return nil, "", "", fmt.Errorf("nginx: %w (see %s)", lastErr, filepath.Join(dir, "nginx-error.log"))
+	return nil, nginxAddrs{}, fmt.Errorf("nginx: %w (see %s)", lastErr, filepath.Join(dir, "nginx-error.log"))
 }

@@ -30,11 +30,11 @@ func check(s *scenario) error {
 		}
 	}
 	switch s.id {
-	case "1", "2", "2o", "3", "4", "5":
+	case "1", "2", "2o", "3", "3n", "3m", "4", "5":
 		if n < 10 || resp.Header.Get("X-Auth-User-Id") == "" {
 			return fmt.Errorf("%d X-Auth-* headers, want 10: %v", n, resp.Header)
 		}
-	case "6a":
+	case "6a", "6c":
 		// The same server must deny a request without credential, or
 		// auth_request is not in the path at all.
 		resp, err := sendOnce(s.addr, request(nil, "/", "X-Bench: no-credential"))
