@@ -196,7 +196,7 @@ func (r *report) markdown() string {
 			perK(s.cpuPerReq()), perK(s.redisPerReq()), float64(s.redisOp)/float64(max(s.res.requests, 1)),
 			mib(s.rss), ratio, s.res.errors)
 	}
-	p("\nCPU and peak RSS are those of the processes under test: the ceiling (1), the resolver instance (2–5; every scenario has its own), NGINX master and workers + upstream + resolver (6). Peak RSS is VmHWM (summed for 6). Redis commands include the harness's own INFO polling (none per request).\n")
+	p("\nCPU and peak RSS are those of the processes under test: the ceiling (1), the scenario's own resolver instance (2–5, 3n, 3m), NGINX master and workers + upstream + resolver (6p, 6a, 6c). Peak RSS is VmHWM at the end of the run (summed for 6). Redis commands per request leave out the harness's own INFO polling. Rows in parentheses have no target; they show where the time goes.\n")
 	if o := r.find("2o"); o != nil {
 		p("\n**Open loop** (%s): offered %d req/s, achieved %.0f req/s; latency from the scheduled send time: p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms; the generator's own schedule slip p99 %s ms, and p99 from the actual send (not the target's measure) %s ms; CPU %s s / 1k req; errors %d.\n",
 			o.name, c.rate, o.rps(),
