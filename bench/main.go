@@ -96,6 +96,7 @@ type scenario struct {
 	res     sample
 	rounds  []float64 // requests/s per round
 	cpu     int64     // ticks of procs
+	procCPU []int64   // ticks of each of procs
 	redis   int64     // ticks of redis-server
 	redisOp int64     // Redis commands
 	rss     int64     // sum of VmHWM of procs at the end, bytes
@@ -341,11 +342,11 @@ func run(ctx context.Context, c config) error {
 // measure runs load once and adds what it measured to s: requests, latency,
 // CPU of s's processes and of redis-server, Redis commands.
 func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
-	ticks := func() int64 {
-		var n int64
-		for _, p := range s.procs {
+	ticks := func() []int64 {
+		n := make([]int64, len(s.procs))
+		for i, p := range s.procs {
 			for _, pid := range p.pids() {
-				n += cpuTicks(pid)
+				n[i] += cpuTicks(pid)
 			}
 		}
 		return n
@@ -353,7 +354,14 @@ func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
 	redisPid := redis.cmd.Process.Pid
 	cpu0, redis0, ops0 := ticks(), cpuTicks(redisPid), redisCommands(redisAddr)
 	res := load()
-	s.cpu += ticks() - cpu0
+	cpu1 := ticks()
+	if s.procCPU == nil {
+		s.procCPU = make([]int64, len(s.procs))
+	}
+	for i := range cpu1 {
+		s.procCPU[i] += cpu1[i] - cpu0[i]
+		s.cpu += cpu1[i] - cpu0[i]
+	}
 	s.redis += cpuTicks(redisPid) - redis0
 	s.redisOp += redisCommands(redisAddr) - ops0 - 1 // INFO itself counts
 	s.rounds = append(s.rounds, float64(res.requests)/res.elapsed.Seconds())

@@ -197,6 +197,17 @@ func (r *report) markdown() string {
 			mib(s.rss), ratio, s.res.errors)
 	}
 	p("\nCPU and peak RSS are those of the processes under test: the ceiling (1), the scenario's own resolver instance (2–5, 3n, 3m), NGINX master and workers + upstream + resolver (6p, 6a, 6c). Peak RSS is VmHWM at the end of the run (summed for 6). Redis commands per request leave out the harness's own INFO polling. Rows in parentheses have no target; they show where the time goes.\n")
+	for _, s := range r.scenarios {
+		if len(s.procs) < 2 || s.res.requests == 0 {
+			continue
+		}
+		var parts []string
+		for i, pr := range s.procs {
+			per := time.Duration(float64(s.procCPU[i]) / ticksPerSecond * 1e9 / float64(s.res.requests))
+			parts = append(parts, fmt.Sprintf("%s %s", pr.name, perK(per)))
+		}
+		p("\nCPU s / 1k req of %s by process: %s.\n", s.id, strings.Join(parts, ", "))
+	}
 	if o := r.find("2o"); o != nil {
 		p("\n**Open loop** (%s): offered %d req/s, achieved %.0f req/s; latency from the scheduled send time: p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms; the generator's own schedule slip p99 %s ms, and p99 from the actual send (not the target's measure) %s ms; CPU %s s / 1k req; errors %d.\n",
 			o.name, c.rate, o.rps(),
