@@ -86,6 +86,7 @@ type machine struct {
 	nginx   string
 	redis   string
 	commit  string
+	dirty   string // directories with uncommitted changes
 	loadavg string
 }
 
@@ -115,6 +116,19 @@ func describeMachine(repo string) machine {
 		m.redis = strings.Fields(m.redis[i+3:])[0]
 	}
 	m.commit = out(repo, "git", "describe", "--always", "--dirty")
+	seen := map[string]bool{}
+	var dirs []string
+	for line := range strings.Lines(out(repo, "git", "status", "--porcelain")) {
+		if len(line) < 4 {
+			continue
+		}
+		d, _, _ := strings.Cut(strings.TrimSpace(line[3:]), "/")
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	m.dirty = strings.Join(dirs, ", ")
 	return m
 }
 
@@ -174,7 +188,11 @@ func (r *report) markdown() string {
 	p("- Command: `go run ./bench %s` (from the repository root; `make bench` runs `go run ./bench`)\n", strings.Join(os.Args[1:], " "))
 	p("- Machine: %d CPUs, %s; Linux %s; %s; nginx %s; redis %s; load average at start %s\n",
 		m.cpus, m.model, m.kernel, m.goVer, m.nginx, m.redis, m.loadavg)
-	p("- Code: %s; run took %v\n", m.commit, r.took.Round(time.Second))
+	p("- Code: %s", m.commit)
+	if m.dirty != "" {
+		p(" (uncommitted changes in: %s)", m.dirty)
+	}
+	p("; run took %v\n", r.took.Round(time.Second))
 	p("- Load: %d rounds × %v per scenario, interleaved (rotating order), after %v warm-up each; closed loop over %d keep-alive connections; open loop %d req/s over up to %d connections; the Go load generator shares the cores\n",
 		c.rounds, c.duration, c.warmup, c.conns, c.rate, c.openConns)
 	p("- Raw P-256 verify (ecdsa.VerifyASN1): %v CPU, %v wall per verification\n\n", r.verifyCPU.Round(10*time.Nanosecond), r.verifyWall.Round(10*time.Nanosecond))
