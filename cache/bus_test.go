@@ -137,7 +137,7 @@ func TestBusInvalidatesEveryReplica(t *testing.T) {
 			t.Errorf("replica %s dropped an entry with another tag", name)
 		}
 	}
-	if _, ok, _, _ := b.shared.Get(ctx, cred); ok {
+	if _, until, _, _ := b.shared.Get(ctx, cred); !until.IsZero() {
 		t.Error("the L2 entry is still used after Invalidate")
 	}
 	eventually(t, time.Second, "B counts the invalidation", func() bool {

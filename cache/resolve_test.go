@@ -55,9 +55,9 @@ func (f *fakeRevocations) TokenRevoked(ctx context.Context, id resolver.Identity
 // fakeShared is an L2 that never has anything.
 type fakeShared struct{ gets, sets atomic.Int64 }
 
-func (f *fakeShared) Get(context.Context, resolver.Credential) (resolver.Identity, bool, uint64, error) {
+func (f *fakeShared) Get(context.Context, resolver.Credential) (resolver.Identity, time.Time, uint64, error) {
 	f.gets.Add(1)
-	return resolver.Identity{}, false, 7, nil
+	return resolver.Identity{}, time.Time{}, 7, nil
 }
 
 func (f *fakeShared) Set(context.Context, resolver.Credential, resolver.Identity, time.Duration, uint64) error {
@@ -181,16 +181,9 @@ func TestBurstIsCollapsed(t *testing.T) {
 					t.Errorf("L2: %d gets, %d sets; want 1, 1", g, s)
 				}
 				// The metric counts requests that waited instead of doing their
-				// own lookup: burst-1. resolver.Handler.verdict also counts the
-				// flight's leader (singleflight reports shared to every caller of
-				// a shared flight), one too many per burst; accepted here until
-				// the resolver is fixed.
-				switch got := metricValue(t, reg, "authresolver_cache_collapsed_total"); got {
-				case burst - 1:
-				case burst:
-					t.Logf("authresolver_cache_collapsed_total = %v: the flight's leader is counted as collapsed (resolver bug)", got)
-				default:
-					t.Errorf("authresolver_cache_collapsed_total = %v, want %d", got, burst-1)
+				// own lookup.
+				if got := metricValue(t, reg, "authresolver_cache_collapsed_total"); got != burst-1 {
+					t.Errorf("authresolver_cache_collapsed_total = %v, want %d (every request but the one that did the work)", got, burst-1)
 				}
 
 				// The next request is an L1 hit: nothing is asked again.

@@ -43,14 +43,17 @@ func (s *Shared) genKey() string { return s.prefix + "d-gen" }
 
 // cached is an L2 value.
 type cached struct {
-	Gen uint64            `json:"g"`
-	ID  resolver.Identity `json:"id"`
+	Gen   uint64            `json:"g"`
+	Until time.Time         `json:"u"` // the writer's end of this entry
+	ID    resolver.Identity `json:"id"`
 }
 
 // Get reads the entry for cred and the current generation in one round trip.
 // An entry written under an older generation, or whose credential has
 // expired by this process's clock, is a miss.
-func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Identity, bool, uint64, error) {
+// The entry may be used until the earlier of the writer's entry end and the
+// credential's expiry, so that a refilled L1 never outlives either.
+func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Identity, time.Time, uint64, error) {
 	var val, gen *redis.StringCmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		val = p.Get(ctx, s.key(cred))
@@ -58,28 +61,32 @@ func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Id
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return resolver.Identity{}, false, 0, fmt.Errorf("cache: shared get: %w", err)
+		return resolver.Identity{}, time.Time{}, 0, fmt.Errorf("cache: shared get: %w", err)
 	}
 	current, _ := strconv.ParseUint(gen.Val(), 10, 64) // absent: generation 0
 	if val.Err() != nil {
-		return resolver.Identity{}, false, current, nil
+		return resolver.Identity{}, time.Time{}, current, nil
 	}
 	var c cached
 	if err := json.Unmarshal([]byte(val.Val()), &c); err != nil || c.Gen != current {
-		return resolver.Identity{}, false, current, nil
+		return resolver.Identity{}, time.Time{}, current, nil
 	}
-	if !c.ID.ExpiresAt.IsZero() && !time.Now().Before(c.ID.ExpiresAt) {
-		// The key's TTL ends at the credential's expiry by the writer's
-		// clock; a replica whose clock is ahead must not reuse it after.
-		return resolver.Identity{}, false, current, nil
+	until := c.Until
+	if !c.ID.ExpiresAt.IsZero() && c.ID.ExpiresAt.Before(until) {
+		until = c.ID.ExpiresAt
 	}
-	return c.ID, true, current, nil
+	if !time.Now().Before(until) {
+		// The key's TTL ends by the writer's clock; a replica whose clock
+		// is ahead must not reuse it after.
+		return resolver.Identity{}, time.Time{}, current, nil
+	}
+	return c.ID, until, current, nil
 }
 
 // Set stores id for cred for ttl, tagged with the generation read before the
 // decision was made.
 func (s *Shared) Set(ctx context.Context, cred resolver.Credential, id resolver.Identity, ttl time.Duration, gen uint64) error {
-	b, err := json.Marshal(cached{Gen: gen, ID: id})
+	b, err := json.Marshal(cached{Gen: gen, Until: time.Now().Add(ttl), ID: id})
 	if err != nil {
 		return fmt.Errorf("cache: shared set: %w", err)
 	}

@@ -46,16 +46,19 @@ func TestShared(t *testing.T) {
 	cred := resolver.Credential{Kind: resolver.CredentialJWT, Value: testToken}
 	id := sharedIdentity(time.Now().Add(time.Hour).Truncate(time.Second))
 
-	_, ok, gen, err := s.Get(ctx, cred)
-	if err != nil || ok {
-		t.Fatalf("Get on an empty Redis = %v, %v; want a miss", ok, err)
+	_, until, gen, err := s.Get(ctx, cred)
+	if err != nil || !until.IsZero() {
+		t.Fatalf("Get on an empty Redis = %v, %v; want a miss", until, err)
 	}
 	if err := s.Set(ctx, cred, id, 10*time.Second, gen); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, gen2, err := s.Get(ctx, cred)
-	if err != nil || !ok || gen2 != gen {
-		t.Fatalf("Get after Set = %v, gen %d, %v; want a hit at gen %d", ok, gen2, err, gen)
+	got, until, gen2, err := s.Get(ctx, cred)
+	if err != nil || until.IsZero() || gen2 != gen {
+		t.Fatalf("Get after Set = %v, gen %d, %v; want a hit at gen %d", until, gen2, err, gen)
+	}
+	if left := time.Until(until); left <= 0 || left > 10*time.Second {
+		t.Errorf("entry usable for %s, want at most the 10s it was set for", left)
 	}
 	if diff := cmp.Diff(id, got); diff != "" {
 		t.Errorf("identity round trip (-want +got):\n%s", diff)
@@ -85,7 +88,7 @@ func TestShared(t *testing.T) {
 	})
 
 	t.Run("kind is part of the key", func(t *testing.T) {
-		if _, ok, _, _ := s.Get(ctx, resolver.Credential{Kind: resolver.CredentialSession, Value: testToken}); ok {
+		if _, until, _, _ := s.Get(ctx, resolver.Credential{Kind: resolver.CredentialSession, Value: testToken}); !until.IsZero() {
 			t.Error("a session cookie with a cached token's value hit")
 		}
 	})
@@ -95,7 +98,7 @@ func TestShared(t *testing.T) {
 		if err := s.Bump(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _, _ := s.Get(ctx, cred); ok {
+		if _, until, _, _ := s.Get(ctx, cred); !until.IsZero() {
 			t.Error("Get hit after Bump")
 		}
 		// A fill that read the generation before the revocation stores
@@ -103,7 +106,7 @@ func TestShared(t *testing.T) {
 		if err := s.Set(ctx, cred, id, 10*time.Second, before); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _, _ := s.Get(ctx, cred); ok {
+		if _, until, _, _ := s.Get(ctx, cred); !until.IsZero() {
 			t.Error("an entry written under the generation before Bump is used")
 		}
 		_, _, now, _ := s.Get(ctx, cred)
@@ -113,7 +116,7 @@ func TestShared(t *testing.T) {
 		if err := s.Set(ctx, cred, id, 10*time.Second, now); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _, _ := s.Get(ctx, cred); !ok {
+		if _, until, _, _ := s.Get(ctx, cred); until.IsZero() {
 			t.Error("an entry written under the current generation is not used")
 		}
 	})
@@ -126,7 +129,7 @@ func TestShared(t *testing.T) {
 		if err := s.Set(ctx, c, sharedIdentity(time.Now().Add(-time.Second)), 10*time.Second, gen); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _, _ := s.Get(ctx, c); ok {
+		if _, until, _, _ := s.Get(ctx, c); !until.IsZero() {
 			t.Error("Get hit for a credential that has expired")
 		}
 	})
@@ -134,15 +137,15 @@ func TestShared(t *testing.T) {
 	t.Run("corrupt entry", func(t *testing.T) {
 		c := resolver.Credential{Kind: resolver.CredentialJWT, Value: "corrupt"}
 		client.Set(ctx, testPrefix+"d:"+sha256Hex("jwt:corrupt"), "{not json", time.Minute)
-		if _, ok, _, err := s.Get(ctx, c); ok || err != nil {
-			t.Errorf("Get of a corrupt entry = %v, %v; want a miss", ok, err)
+		if _, until, _, err := s.Get(ctx, c); !until.IsZero() || err != nil {
+			t.Errorf("Get of a corrupt entry = %v, %v; want a miss", until, err)
 		}
 	})
 
 	t.Run("redis down", func(t *testing.T) { // last: Redis stays down
 		srv.Stop()
-		if _, ok, _, err := s.Get(ctx, cred); err == nil || ok {
-			t.Errorf("Get with Redis down = %v, %v; want an error", ok, err)
+		if _, until, _, err := s.Get(ctx, cred); err == nil || !until.IsZero() {
+			t.Errorf("Get with Redis down = %v, %v; want an error", until, err)
 		}
 		if err := s.Set(ctx, cred, id, time.Second, 0); err == nil {
 			t.Error("Set with Redis down: no error")

@@ -10,15 +10,24 @@ import (
 // of its value (two maphash sums with a per-process random seed), so the
 // cache never holds the credential itself and nobody outside the process
 // can aim for a collision.
-type Key struct{ a, b uint64 }
+type Key struct{ A, B uint64 }
 
 // keyer hashes credentials into Keys.
-type keyer struct{ a, b maphash.Seed }
+type keyer struct {
+	a, b    maphash.Seed
+	session uint64 // mixed into session keys, so a token and a cookie never share one
+}
 
-func newKeyer() keyer { return keyer{maphash.MakeSeed(), maphash.MakeSeed()} }
+func newKeyer() keyer {
+	return keyer{a: maphash.MakeSeed(), b: maphash.MakeSeed(), session: maphash.String(maphash.MakeSeed(), CredentialSession)}
+}
 
 func (k keyer) key(c Credential) Key {
-	return Key{maphash.String(k.a, c.Value), maphash.String(k.b, c.Kind+c.Value)}
+	key := Key{maphash.String(k.a, c.Value), maphash.String(k.b, c.Value)}
+	if c.Kind == CredentialSession {
+		key.B ^= k.session
+	}
+	return key
 }
 
 // Verdict is the reusable outcome of resolving one credential: an identity
@@ -84,13 +93,14 @@ type Cache interface {
 
 // SharedCache is the cross-replica (L2) cache of valid credentials.
 type SharedCache interface {
-	// Get returns the identity cached for cred, if any and still usable,
-	// and a generation to pass to Set. An error means it cannot be reached.
-	Get(ctx context.Context, cred Credential) (id Identity, ok bool, gen uint64, err error)
+	// Get returns the identity cached for cred and until when it may be
+	// used (zero: not cached or no longer usable), and a generation to pass
+	// to Set. An error means it cannot be reached.
+	Get(ctx context.Context, cred Credential) (id Identity, until time.Time, gen uint64, err error)
 	// Set caches id for cred for ttl, unless the cache was invalidated since
 	// gen was read.
 	Set(ctx context.Context, cred Credential, id Identity, ttl time.Duration, gen uint64) error
 }
 
 // Shard returns bits of k for spreading keys over shards.
-func (k Key) Shard() uint64 { return k.a }
+func (k Key) Shard() uint64 { return k.A }

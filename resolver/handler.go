@@ -191,13 +191,15 @@ func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error
 		}
 		h.metrics.cacheResult(tierL1, false)
 	}
-	flight := string(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, key.a), key.b))
-	res, err, shared := h.flights.Do(flight, func() (any, error) {
+	flight := string(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, key.A), key.B))
+	ran := false
+	res, err, _ := h.flights.Do(flight, func() (any, error) {
+		ran = true
 		// One caller's cancellation must not fail the others waiting on
 		// this flight; every I/O below has its own timeout.
 		return h.fill(context.WithoutCancel(ctx), cred, key)
 	})
-	if shared {
+	if !ran {
 		h.metrics.collapsed()
 	}
 	if err != nil {
@@ -215,13 +217,17 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 	}
 	var gen uint64
 	if h.opts.Shared != nil {
-		id, ok, g, err := h.opts.Shared.Get(ctx, cred)
+		id, until, g, err := h.opts.Shared.Get(ctx, cred)
 		switch {
 		case err != nil:
 			h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
-		case ok:
+		case !until.IsZero():
 			h.metrics.cacheResult(tierL2, true)
 			v := h.newVerdict(id, ReasonNone)
+			if v.Expires.After(until) {
+				// A refilled L1 must not outlive the shared entry.
+				v.Expires = until
+			}
 			h.store(key, v, epoch)
 			return v, nil
 		default:
