@@ -23,6 +23,7 @@ type Bus struct {
 	shared  *Shared // nil: no L2
 	log     *slog.Logger
 	metrics *Metrics
+	up      bool // owned by Run's goroutine
 }
 
 // NewBus returns a bus on channel (e.g. "authresolver:v1:invalidate").
@@ -53,61 +54,77 @@ func (b *Bus) Invalidate(ctx context.Context, tag string) error {
 
 // Run receives invalidations until ctx is done.
 func (b *Bus) Run(ctx context.Context) {
-	ps := b.client.Subscribe(ctx, b.channel)
-	defer ps.Close()
-	// A blocked receive does not watch ctx; closing the subscription ends
-	// it, instead of up to the idle timeout (and a ping) later.
-	defer context.AfterFunc(ctx, func() { ps.Close() })()
-	const idle = 5 * time.Second // ping after this long without traffic
-	up := false
-	setUp := func(v bool) {
-		if v != up {
-			up = v
-			b.l1.SetEnabled(v)
-			b.metrics.subscribed(v)
-			if v {
-				b.log.Info("invalidation subscription up: in-process cache on", "channel", b.channel)
-			} else {
-				b.log.Warn("invalidation subscription down: in-process cache off until it is back", "channel", b.channel)
-			}
+	defer b.setUp(false)
+	for ctx.Err() == nil {
+		b.receive(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond): // then subscribe again
 		}
 	}
-	defer setUp(false)
+}
+
+// idle is how long a quiet subscription waits before it pings, and how long
+// it waits for the answer before it counts the connection as lost (a
+// connection dropped silently by a NAT or firewall reports no error).
+const idle = 5 * time.Second
+
+// receive runs one subscription until it fails or ctx is done.
+func (b *Bus) receive(ctx context.Context) {
+	ps := b.client.Subscribe(ctx, b.channel)
+	defer ps.Close()
+	// A blocked receive does not watch ctx; closing the subscription ends it.
+	defer context.AfterFunc(ctx, func() { ps.Close() })()
+	pinged := false
 	for ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(ctx, idle)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+		var netErr interface{ Timeout() bool }
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &netErr) && netErr.Timeout() && b.up && !pinged:
+			// Quiet channel: prove the connection is alive.
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = ps.Ping(pctx)
+			cancel()
+			if err == nil {
+				pinged = true
+				continue
 			}
-			var netErr interface{ Timeout() bool }
-			if errors.As(err, &netErr) && netErr.Timeout() && up {
-				// Quiet channel: prove the connection is alive.
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				err = ps.Ping(pctx)
-				cancel()
-				if err == nil {
-					continue
-				}
-			}
-			setUp(false)
-			b.log.Debug("invalidation subscription", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond): // go-redis reconnects on the next receive
-			}
-			continue
+			fallthrough
+		default:
+			b.setUp(false)
+			b.log.Debug("invalidation subscription lost", "error", err)
+			return
 		}
+		pinged = false // any traffic proves the connection
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				b.l1.Flush() // anything cached while we were not listening is suspect
-				setUp(true)
+				b.setUp(true)
 			}
 		case *redis.Message:
 			b.metrics.received()
 			b.l1.Invalidate(m.Payload)
-		case *redis.Pong:
 		}
+	}
+}
+
+// setUp records whether the subscription is confirmed, turning L1 on or off.
+// Only Run's goroutine calls it.
+func (b *Bus) setUp(up bool) {
+	if up == b.up {
+		return
+	}
+	b.up = up
+	b.l1.SetEnabled(up)
+	b.metrics.subscribed(up)
+	if up {
+		b.log.Info("invalidation subscription up: in-process cache on", "channel", b.channel)
+	} else {
+		b.log.Warn("invalidation subscription down: in-process cache off until it is back", "channel", b.channel)
 	}
 }
 
