@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -90,16 +91,33 @@ func New(o Options) *Handler {
 	return h
 }
 
-// Mount adds the resolve routes to r: GET/HEAD /resolve and
-// /_resolver/resolve (requirements from the query), and any method on
-// /resolve/{path...} (Envoy ext_authz; requirements from RequireHeader).
+// ServeHTTP answers GET/HEAD /resolve and /_resolver/resolve (requirements
+// from the query), and any method on /resolve/{path...} (Envoy ext_authz;
+// requirements from RequireHeader). It routes by itself, without a router's
+// per-request allocations: this is the hot path.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/resolve" || p == "/_resolver/resolve":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header()["Allow"] = allowGetHead
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.serveQuery(w, r)
+	case strings.HasPrefix(p, "/resolve/"):
+		h.serveGateway(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+var allowGetHead = []string{"GET, HEAD"}
+
+// Mount adds the resolve routes to r, for a listener that serves more.
 func (h *Handler) Mount(r chi.Router) {
-	query := http.HandlerFunc(h.serveQuery)
-	r.Get("/resolve", query)
-	r.Head("/resolve", query)
-	r.Get("/_resolver/resolve", query)
-	r.Head("/_resolver/resolve", query)
-	r.Handle("/resolve/*", http.HandlerFunc(h.serveGateway))
+	r.Handle("/resolve", h)
+	r.Handle("/_resolver/resolve", h)
+	r.Handle("/resolve/*", h)
 }
 
 // serveQuery reads requirements from the resolve URL's query, which the proxy
