@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -299,11 +300,23 @@ func (a *app) startVerifiers(ctx context.Context) error {
 		if err != nil {
 			return bad("ISSUERS", "issuer %q: %v", is.Issuer, err)
 		}
-		if err := v.Start(ctx); err != nil {
-			a.closeVerifiers()
-			return fmt.Errorf("issuer %q: %w", is.Issuer, err)
-		}
 		a.verifiers = append(a.verifiers, v)
+	}
+	// Start waits a while for each first fetch; an IdP that is down must
+	// not delay start-up once per issuer.
+	errs := make([]error, len(a.verifiers))
+	var wg sync.WaitGroup
+	for i, v := range a.verifiers {
+		wg.Go(func() {
+			if err := v.Start(ctx); err != nil {
+				errs[i] = fmt.Errorf("issuer %q: %w", v.Issuer(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		a.closeVerifiers()
+		return err
 	}
 	a.tokens = jwks.NewSet(a.verifiers...)
 	return nil
