@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -35,6 +36,7 @@ type config struct {
 	bin        string
 	only       string
 	keep       bool
+	env        string // extra AUTHRESOLVER_ settings for every resolver
 }
 
 func main() {
@@ -47,12 +49,13 @@ func main() {
 	flag.IntVar(&c.conns, "conns", 32, "closed loop: concurrent keep-alive connections")
 	flag.IntVar(&c.rate, "rate", 5000, "open loop: offered load, requests per second")
 	flag.IntVar(&c.openConns, "open-conns", 64, "open loop: connections available to the schedule")
-	flag.IntVar(&c.tokens, "tokens", 500_000, "distinct tokens minted for scenario 3 (a round ends early if its share runs out)")
+	flag.IntVar(&c.tokens, "tokens", 800_000, "distinct tokens minted for scenario 3 (a round ends early if its share runs out)")
 	flag.IntVar(&c.rssEntries, "rss-entries", 100_000, "live cached decisions for the RSS measurement")
 	flag.DurationVar(&c.verifyTime, "verify-time", 2*time.Second, "how long to measure the raw P-256 verification")
 	flag.StringVar(&c.out, "out", "bench/out/latest.md", "Markdown report file (also printed)")
 	flag.StringVar(&c.bin, "bin", "", "authresolver binary to measure (default: go build ./cmd/authresolver)")
 	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (1,2,3,3n,3m,4,5,6p,6a,6c,2o); default all")
+	flag.StringVar(&c.env, "env", "", "comma list of extra settings for every resolver, without the AUTHRESOLVER_ prefix (e.g. CACHE_MAX_ENTRIES=20000)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, configs) and print its path")
 	flag.Parse()
 	if *serveKind != "" {
@@ -175,14 +178,21 @@ func run(ctx context.Context, c config) error {
 
 	adminToken := rand.Text()
 	resolverEnv := func(cacheTTL string) map[string]string {
-		return map[string]string{
+		env := map[string]string{}
+		for _, kv := range strings.Split(c.env, ",") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+				env[strings.TrimPrefix(k, "AUTHRESOLVER_")] = v
+			}
+		}
+		maps.Copy(env, map[string]string{
 			"REDIS_URL":      "redis://" + redisAddr + "/0",
 			"JWT_ISSUER":     is.url,
 			"JWT_JWKS_URL":   "file://" + jwksPath,
 			"JWT_ALGORITHMS": "ES256",
 			"ADMIN_TOKEN":    adminToken,
 			"CACHE_TTL":      cacheTTL,
-		}
+		})
+		return env
 	}
 	resolvers := map[string]*resolverProc{}
 	for _, r := range []struct{ name, ttl, variant string }{
