@@ -37,7 +37,7 @@ type Verdict struct {
 	Identity Identity
 	Reason   Reason    // ReasonNone for a valid credential
 	Expires  time.Time // not to be used at or after this
-	headers  []header
+	headers  []string  // name, value pairs (see names.identityHeaders)
 }
 
 // Size is the approximate number of bytes v keeps alive, for the cache's
@@ -52,8 +52,8 @@ func (v *Verdict) Size() int {
 	for k, s := range v.Identity.Claims {
 		n += 32 + len(k) + len(s)
 	}
-	for _, h := range v.headers {
-		n += 64 + len(h.val[0])
+	for i := 1; i < len(v.headers); i += 2 {
+		n += 32 + len(v.headers[i])
 	}
 	return n
 }

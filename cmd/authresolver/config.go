@@ -52,7 +52,7 @@ type Config struct {
 
 	CacheTTL        time.Duration `env:"CACHE_TTL" envDefault:"5s"`
 	CacheMaxEntries int           `env:"CACHE_MAX_ENTRIES" envDefault:"200000"`
-	CacheShared     bool          `env:"CACHE_SHARED" envDefault:"true"`
+	CacheShared     bool          `env:"CACHE_SHARED" envDefault:"false"`
 	HeaderPrefix    string        `env:"HEADER_PREFIX" envDefault:"X-Auth-"`
 	ClaimHeaders    string        `env:"CLAIM_HEADERS"`
 
