@@ -61,3 +61,50 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLookupParallel runs the same calls from 32 goroutines, as a
+// server under load does: the cores stay busy, so the time per call is CPU
+// (client and redis-server), not the idle machine's wake-up latency that
+// dominates one call at a time on a quiet VM.
+//
+//	go test -run '^$' -bench LookupParallel -benchmem -count 8 ./session
+func BenchmarkLookupParallel(b *testing.B) {
+	srv := redistest.Start(b)
+	client := newClient(b, srv.Addr())
+	now := time.Now().Truncate(time.Second)
+	s := NewRedisStore(client, Options{Now: func() time.Time { return now }})
+	ctx := b.Context()
+	if err := client.Set(ctx, "bench:small", "1700000000", 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	created, err := s.Create(ctx, Params{
+		UserID: "user-1234567890", Verified: true,
+		Roles: []string{"admin", "editor"}, AMR: []string{"pwd", "mfa"},
+		Attributes: map[string]string{"email": "user@example.com"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := resolver.Identity{TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
+	for _, bc := range []struct {
+		name string
+		call func() error
+	}{
+		{"bare-get", func() error { return client.Get(ctx, "bench:small").Err() }},
+		{"session", func() error { _, _, err := s.Lookup(ctx, string(created.ID)); return err }},
+		{"jwt-revocation-check", func() error { _, err := s.TokenRevoked(ctx, token); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := bc.call(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
