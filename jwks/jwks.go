@@ -584,6 +584,7 @@ func (v *Verifier) verify(ctx context.Context, t *parsedToken) (resolver.Identit
 		return resolver.Identity{}, r, nil
 	}
 	id := c.identity()
+	id.Issuer = v.issuer // equal; shared, so a cached identity keeps no copy
 	if len(v.extra) > 0 {
 		id.Claims = extraClaims(t.payload, v.extra)
 	}

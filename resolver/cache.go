@@ -34,10 +34,13 @@ func (k keyer) key(c Credential) Key {
 // with its prepared headers, or a denial reason. Verdicts are shared between
 // requests and never modified once built.
 type Verdict struct {
+	// Identity holds what requirement checks and invalidation tags need;
+	// values that only go into headers (AMR, extra claims) are left out, as
+	// they are in the prepared header values.
 	Identity Identity
 	Reason   Reason    // ReasonNone for a valid credential
 	Expires  time.Time // not to be used at or after this
-	headers  []string  // name, value pairs (see names.identityHeaders)
+	values   []string  // identity header values by position (see names.identityHeaders)
 }
 
 // Size is the approximate number of bytes v keeps alive, for the cache's
@@ -52,8 +55,8 @@ func (v *Verdict) Size() int {
 	for k, s := range v.Identity.Claims {
 		n += 32 + len(k) + len(s)
 	}
-	for i := 1; i < len(v.headers); i += 2 {
-		n += 32 + len(v.headers[i])
+	for _, s := range v.values {
+		n += 16 + len(s)
 	}
 	return n
 }

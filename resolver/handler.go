@@ -190,11 +190,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		return
 	}
 	hdr := w.Header()
-	hs := v.headers
-	for i := 0; i+1 < len(hs); i += 2 {
-		// A one-element, capacity-one window on the verdict's values: an
-		// Add by later code reallocates instead of writing into it.
-		hdr[hs[i]] = hs[i+1 : i+2 : i+2]
+	for i, val := range v.values {
+		if val != "" {
+			// A one-element, capacity-one window on the verdict's values:
+			// an Add by later code reallocates instead of writing into it.
+			hdr[h.names.order[i]] = v.values[i : i+1 : i+1]
+		}
 	}
 	hdr["Cache-Control"] = h.cacheControl(v.Expires)
 	w.WriteHeader(http.StatusOK)
@@ -267,7 +268,7 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 	h.store(key, v, epoch)
 	if h.opts.Shared != nil && v.Reason == ReasonNone {
 		if ttl := v.Expires.Sub(h.now()); ttl >= time.Second {
-			if err := h.opts.Shared.Set(ctx, cred, v.Identity, ttl, gen); err != nil {
+			if err := h.opts.Shared.Set(ctx, cred, id, ttl, gen); err != nil {
 				h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
 			}
 		}
@@ -282,13 +283,14 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 func (h *Handler) newVerdict(id Identity, reason Reason) *Verdict {
 	now := h.now()
 	if reason == ReasonNone {
-		hs, bad := h.names.identityHeaders(&id)
+		vals, bad := h.names.identityHeaders(&id)
 		if bad == ReasonNone {
 			exp := now.Add(h.opts.CacheTTL)
 			if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
 				exp = id.ExpiresAt
 			}
-			return &Verdict{Identity: id, Expires: exp, headers: hs}
+			id.AMR, id.Claims = nil, nil // in vals; not needed for checks
+			return &Verdict{Identity: id, Expires: exp, values: vals}
 		}
 		reason = bad
 	}

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,6 +30,7 @@ type names struct {
 	sessionAmr, authenticatedAt, expiresAt, credential, issuer   string
 	sessionID, errorCode                                         string
 	claims                                                       []ClaimHeader // Header is the full canonical name
+	order                                                        []string      // identity header names by position (hSessionValid…, then claims)
 }
 
 func newNames(prefix string, claims []ClaimHeader) names {
@@ -49,8 +49,11 @@ func newNames(prefix string, claims []ClaimHeader) names {
 		sessionID:       c("Session-Id"),
 		errorCode:       c("Error"),
 	}
+	n.order = []string{n.sessionValid, n.userAnonymous, n.userVerified, n.userID, n.credential,
+		n.userRoles, n.sessionAmr, n.authenticatedAt, n.expiresAt, n.issuer, n.sessionID}
 	for _, ch := range claims {
 		n.claims = append(n.claims, ClaimHeader{Claim: ch.Claim, Header: c(ch.Header)})
+		n.order = append(n.order, c(ch.Header))
 	}
 	return n
 }
@@ -67,46 +70,54 @@ func boolText(b bool) string {
 	return "false"
 }
 
-// identityHeaders prepares the identity headers of an allow answer as
-// name, value pairs in one slice: a cached verdict then costs two words per
-// header, and writing it assigns sub-slices without allocating. It returns
-// ReasonInvalidClaim when the user id or issuer cannot be written safely.
+// Positions of the identity headers in names.order and in a verdict's
+// values; claim headers follow from numFixed on.
+const (
+	hSessionValid = iota
+	hUserAnonymous
+	hUserVerified
+	hUserID
+	hCredential
+	hUserRoles
+	hSessionAmr
+	hAuthenticatedAt
+	hExpiresAt
+	hIssuer
+	hSessionID
+	numFixed
+)
+
+// identityHeaders prepares the values of an allow answer's identity
+// headers, aligned with n.order; an empty value is a header not sent. A
+// cached verdict then costs one word pair per header, and writing it
+// assigns sub-slices without allocating. It returns ReasonInvalidClaim when
+// the user id or issuer cannot be written safely.
 func (n *names) identityHeaders(id *Identity) ([]string, Reason) {
 	if !validValue(id.UserID) || !validValue(id.Issuer) || !validValue(id.SessionHandle) {
 		return nil, ReasonInvalidClaim
 	}
-	hs := make([]string, 0, 2*(12+len(n.claims)))
-	hs = append(hs,
-		n.sessionValid, "true",
-		n.userAnonymous, boolText(id.Anonymous),
-		n.userVerified, boolText(id.Verified),
-		n.userID, id.UserID,
-		n.credential, id.Credential,
-	)
-	if roles := joinList(id.Roles, ","); roles != "" {
-		hs = append(hs, n.userRoles, roles)
-	}
-	if amr := joinList(id.AMR, " "); amr != "" {
-		hs = append(hs, n.sessionAmr, amr)
-	}
+	vals := make([]string, len(n.order))
+	vals[hSessionValid] = "true"
+	vals[hUserAnonymous] = boolText(id.Anonymous)
+	vals[hUserVerified] = boolText(id.Verified)
+	vals[hUserID] = id.UserID
+	vals[hCredential] = id.Credential
+	vals[hUserRoles] = joinList(id.Roles, ",")
+	vals[hSessionAmr] = joinList(id.AMR, " ")
 	if !id.AuthenticatedAt.IsZero() {
-		hs = append(hs, n.authenticatedAt, strconv.FormatInt(id.AuthenticatedAt.Unix(), 10))
+		vals[hAuthenticatedAt] = strconv.FormatInt(id.AuthenticatedAt.Unix(), 10)
 	}
 	if !id.ExpiresAt.IsZero() {
-		hs = append(hs, n.expiresAt, strconv.FormatInt(id.ExpiresAt.Unix(), 10))
+		vals[hExpiresAt] = strconv.FormatInt(id.ExpiresAt.Unix(), 10)
 	}
-	if id.Issuer != "" {
-		hs = append(hs, n.issuer, id.Issuer)
-	}
-	if id.SessionHandle != "" {
-		hs = append(hs, n.sessionID, id.SessionHandle)
-	}
-	for _, ch := range n.claims {
-		if v, ok := id.Claims[ch.Claim]; ok && v != "" && validValue(v) {
-			hs = append(hs, ch.Header, v)
+	vals[hIssuer] = id.Issuer
+	vals[hSessionID] = id.SessionHandle
+	for i, ch := range n.claims {
+		if v := id.Claims[ch.Claim]; validValue(v) {
+			vals[numFixed+i] = v
 		}
 	}
-	return slices.Clip(hs), ReasonNone
+	return vals, ReasonNone
 }
 
 // joinList joins the valid items of a list with sep, dropping items that are
