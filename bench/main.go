@@ -198,12 +198,12 @@ func run(ctx context.Context, c config) error {
 	for _, r := range []struct{ name, ttl, variant string }{
 		{"resolver-jwt-hit", "5s", ""}, {"resolver-jwt-fresh", "5s", ""}, {"resolver-session-hit", "5s", ""},
 		{"resolver-no-l1", "0s", ""}, {"resolver-nginx", "5s", ""},
-		{"resolver-jwt-fresh-no-l2", "5s", "no-l2"}, {"resolver-jwt-fresh-memory", "5s", "memory"},
+		{"resolver-jwt-fresh-l2", "5s", "l2"}, {"resolver-jwt-fresh-memory", "5s", "memory"},
 	} {
 		env := resolverEnv(r.ttl)
 		switch r.variant {
-		case "no-l2":
-			env["CACHE_SHARED"] = "false"
+		case "l2":
+			env["CACHE_SHARED"] = "true"
 		case "memory":
 			delete(env, "REDIS_URL")
 		}
@@ -252,8 +252,8 @@ func run(ctx context.Context, c config) error {
 			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, baseline: "1"},
 		{id: "3", name: "JWT, every token new (full verification)", addr: resolvers["resolver-jwt-fresh"].addr,
 			next: streams["3"].request, procs: []*proc{resolvers["resolver-jwt-fresh"].proc}, baseline: "1"},
-		{id: "3n", name: "(3 without the L2 cache: CACHE_SHARED=false)", addr: resolvers["resolver-jwt-fresh-no-l2"].addr,
-			next: streams["3n"].request, procs: []*proc{resolvers["resolver-jwt-fresh-no-l2"].proc}, baseline: "1"},
+		{id: "3n", name: "(3 with the L2 cache on: CACHE_SHARED=true)", addr: resolvers["resolver-jwt-fresh-l2"].addr,
+			next: streams["3n"].request, procs: []*proc{resolvers["resolver-jwt-fresh-l2"].proc}, baseline: "1"},
 		{id: "3m", name: "(3 without Redis: in-memory store)", addr: resolvers["resolver-jwt-fresh-memory"].addr,
 			next: streams["3m"].request, procs: []*proc{resolvers["resolver-jwt-fresh-memory"].proc}, baseline: "1"},
 		{id: "4", name: "session cookie (L1 hit)", addr: resolvers["resolver-session-hit"].addr,
