@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authresolver/authresolver/internal/redistest"
 	"github.com/authresolver/authresolver/resolver"
 )
@@ -14,27 +16,8 @@ import (
 //
 //	go test -run '^$' -bench Lookup -benchmem -count 5 ./session
 func BenchmarkLookup(b *testing.B) {
-	srv := redistest.Start(b)
-	client := newClient(b, srv.Addr())
-	now := time.Now().Truncate(time.Second)
-	s := NewRedisStore(client, Options{Now: func() time.Time { return now }})
+	client, s, created, token := benchStore(b)
 	ctx := b.Context()
-
-	if err := client.Set(ctx, "bench:small", "1700000000", 0).Err(); err != nil {
-		b.Fatal(err)
-	}
-	created, err := s.Create(ctx, Params{
-		UserID: "user-1234567890", Verified: true,
-		Roles: []string{"admin", "editor"}, AMR: []string{"pwd", "mfa"},
-		Attributes: map[string]string{"email": "user@example.com"},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.RevokeUserTokens(ctx, "user-1234567890", now.Add(-time.Hour), time.Hour*2); err != nil {
-		b.Fatal(err)
-	}
-	token := resolver.Identity{TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
 
 	b.Run("bare-get", func(b *testing.B) {
 		b.ReportAllocs()
@@ -69,23 +52,8 @@ func BenchmarkLookup(b *testing.B) {
 //
 //	go test -run '^$' -bench LookupParallel -benchmem -count 8 ./session
 func BenchmarkLookupParallel(b *testing.B) {
-	srv := redistest.Start(b)
-	client := newClient(b, srv.Addr())
-	now := time.Now().Truncate(time.Second)
-	s := NewRedisStore(client, Options{Now: func() time.Time { return now }})
+	client, s, created, token := benchStore(b)
 	ctx := b.Context()
-	if err := client.Set(ctx, "bench:small", "1700000000", 0).Err(); err != nil {
-		b.Fatal(err)
-	}
-	created, err := s.Create(ctx, Params{
-		UserID: "user-1234567890", Verified: true,
-		Roles: []string{"admin", "editor"}, AMR: []string{"pwd", "mfa"},
-		Attributes: map[string]string{"email": "user@example.com"},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	token := resolver.Identity{TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
 	for _, bc := range []struct {
 		name string
 		call func() error
@@ -107,4 +75,32 @@ func BenchmarkLookupParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchStore starts a real redis-server with a small key, one session and a
+// user cut-off, and returns the client, the store, the session and a JWT
+// identity of that user issued after the cut-off.
+func benchStore(b *testing.B) (redis.UniversalClient, *RedisStore, Created, resolver.Identity) {
+	b.Helper()
+	srv := redistest.Start(b)
+	client := newClient(b, srv.Addr())
+	now := time.Now().Truncate(time.Second)
+	s := NewRedisStore(client, Options{Now: func() time.Time { return now }})
+	ctx := b.Context()
+	if err := client.Set(ctx, "bench:small", "1700000000", 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	created, err := s.Create(ctx, Params{
+		UserID: "user-1234567890", Verified: true,
+		Roles: []string{"admin", "editor"}, AMR: []string{"pwd", "mfa"},
+		Attributes: map[string]string{"email": "user@example.com"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.RevokeUserTokens(ctx, "user-1234567890", now.Add(-time.Hour), 2*time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	token := resolver.Identity{TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
+	return client, s, created, token
 }
