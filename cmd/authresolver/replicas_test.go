@@ -384,6 +384,11 @@ func TestRedisUnavailable(t *testing.T) {
 			waitFor(t, 5*time.Second, "token allowed after Redis is back", func() bool {
 				return resolveStatus(t, s, bearerHeader(tok)) == http.StatusOK
 			})
+			// Sessions work again without restarting authresolver (the
+			// restarted Redis is empty, so a new one is made).
+			if code := resolveStatus(t, s, cookieHeader(c.session(s, "user-outage"))); code != http.StatusOK {
+				t.Errorf("new session after Redis is back: %d, want 200", code)
+			}
 		})
 	}
 }
