@@ -50,7 +50,7 @@ func server(t *testing.T, s store, adminToken string) *httptest.Server {
 	t.Helper()
 	r := chi.NewRouter()
 	admin.New(admin.Options{Store: s, Token: adminToken, Cookie: "session", Lifetime: 24 * time.Hour, RevocationTTL: time.Hour}).Mount(r)
-	resolver.New(resolver.Options{Sessions: s, SessionCookie: "session", Revocations: s}).Mount(r)
+	r.Handle("/resolve", resolver.New(resolver.Options{Sessions: s, SessionCookie: "session", Revocations: s}))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv

@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authresolver/authresolver/cache"
@@ -94,9 +93,7 @@ func newHotpath(tb testing.TB, cacheTTL time.Duration, redisURL string) *hotpath
 		cache.NewMetrics(reg, l1)
 		opts.Cache = l1
 	}
-	r := chi.NewRouter()
-	resolver.New(opts).Mount(r)
-	h.handler = r
+	h.handler = resolver.New(opts)
 	return h
 }
 

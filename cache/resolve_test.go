@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authresolver/authresolver/cache"
@@ -82,11 +81,7 @@ func cookieRequest(id string) *http.Request {
 	return r
 }
 
-func router(h *resolver.Handler) http.Handler {
-	r := chi.NewRouter()
-	h.Mount(r)
-	return r
-}
+func router(h *resolver.Handler) http.Handler { return h }
 
 // metricValue returns the sum of the counters or gauges named name in reg.
 func metricValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -112,13 +111,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var allowGetHead = []string{"GET, HEAD"}
-
-// Mount adds the resolve routes to r, for a listener that serves more.
-func (h *Handler) Mount(r chi.Router) {
-	r.Handle("/resolve", h)
-	r.Handle("/_resolver/resolve", h)
-	r.Handle("/resolve/*", h)
-}
 
 // serveQuery reads requirements from the resolve URL's query, which the proxy
 // configuration owns.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -96,9 +95,7 @@ func newTestHandler(t *testing.T, mutate func(*Options)) http.Handler {
 	if mutate != nil {
 		mutate(&o)
 	}
-	r := chi.NewRouter()
-	New(o).Mount(r)
-	return r
+	return New(o)
 }
 
 type answer struct {
