@@ -1,11 +1,10 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/authresolver/authresolver/internal/syncbuf"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +22,8 @@ type busReplica struct {
 	shared *cache.Shared
 	bus    *cache.Bus
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	stop   func()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 const testChannel = testPrefix + "invalidate"
@@ -54,7 +36,7 @@ func startReplica(t *testing.T, srv *redistest.Server) *busReplica {
 		Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, ContextTimeoutEnabled: true,
 	})
-	r := &busReplica{l1: cache.NewL1(0, 0), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	r := &busReplica{l1: cache.NewL1(0, 0), reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	r.shared = cache.NewShared(client, testPrefix)
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.bus = cache.NewBus(client, testChannel, r.l1, r.shared, log, cache.NewMetrics(r.reg, r.l1))

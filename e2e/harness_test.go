@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/authresolver/authresolver/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,38 +58,20 @@ func freePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer collects a process's output for the failure log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a child process owned by a test: it is stopped (SIGTERM, then
 // SIGKILL after a grace period) when the test ends, and its output is logged
 // if the test failed.
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	err    error // set before exited is closed
 }
 
 func startProcess(tb testing.TB, name string, cmd *exec.Cmd, stderr io.Writer) (*process, error) {
 	tb.Helper()
-	p := &process{name: name, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout = p.out
 	cmd.Stderr = p.out
 	if stderr != nil {

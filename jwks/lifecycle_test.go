@@ -1,13 +1,12 @@
 package jwks_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/authresolver/authresolver/internal/syncbuf"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -53,29 +52,11 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogs(t *testing.T) {
 	key := keys().es256
 	srv := startServer(t, key)
 	srv.SetStatus(http.StatusBadGateway)
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v := startVerifier(t, jwks.Options{URL: srv.URL(), Algorithms: []string{"ES256"}, Logger: log})
 	if !strings.Contains(buf.String(), "jwks: refresh failed") || !strings.Contains(buf.String(), `"issuer":"https://issuer.test"`) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/authresolver/authresolver/internal/syncbuf"
 	"io"
 	"regexp"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // printed revoke call revokes.
 func TestDevPrintsWorkingCredentials(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	env := map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_ADMIN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_LOG_FORMAT": "json"}
 	go func() { done <- run(ctx, []string{"dev"}, env, out, io.Discard) }()

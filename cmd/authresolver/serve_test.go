@@ -2,19 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/authresolver/authresolver/internal/syncbuf"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,28 +21,10 @@ import (
 	"github.com/authresolver/authresolver/session"
 )
 
-// lockedBuffer collects a server's log lines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is `authresolver serve` running in this process.
 type testServer struct {
 	resolve, admin string // base URLs
-	logs           *lockedBuffer
+	logs           *syncbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan int // the exit code
 }
@@ -61,7 +42,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{logs: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	s := &testServer{logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() { s.done <- run(ctx, []string{"serve"}, full, io.Discard, s.logs) }()
 	t.Cleanup(func() {
 		cancel()
