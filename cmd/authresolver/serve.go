@@ -77,50 +77,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app)
 	defer a.store.Close()
 
 	l1, shared, invalidate := a.startCache(ctx)
-	h := resolver.New(resolver.Options{
-		Tokens:             a.tokenVerifier(),
-		Sessions:           a.store,
-		Revocations:        a.store,
-		RevocationFailOpen: cfg.RevocationCheckFailure == "open",
-		Cache:              l1,
-		Shared:             shared,
-		HeaderPrefix:       cfg.HeaderPrefix,
-		ClaimHeaders:       cfg.claims,
-		TokenHeaders:       cfg.TokenHeaders,
-		SessionCookie:      cfg.SessionCookie,
-		CacheTTL:           cfg.CacheTTL,
-		Logger:             log,
-		Metrics:            resolver.NewMetrics(a.reg),
-	})
-	// The resolve listener routes by hand: a router's per-request context
-	// allocations are measurable on this path.
-	resolveRouter := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/healthz":
-			a.healthz(w, r)
-		case "/readyz":
-			a.readyz(w, r)
-		default:
-			h.ServeHTTP(w, r)
-		}
-	})
-
-	adminRouter := chi.NewRouter()
-	adminRouter.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	admin.New(admin.Options{
-		Store:         a.store,
-		Token:         cfg.AdminToken,
-		Cookie:        cfg.SessionCookie,
-		Lifetime:      cfg.SessionLifetime,
-		RevocationTTL: cfg.RevocationTTL,
-		Invalidate:    invalidate,
-		Logger:        log,
-	}).Mount(adminRouter)
-	if cfg.AdminToken == "" {
-		log.Warn("admin API is off: set AUTHRESOLVER_ADMIN_TOKEN to enable it")
-	}
-	adminRouter.Get("/healthz", a.healthz)
-	adminRouter.Get("/readyz", a.readyz)
+	resolveRouter := a.resolveHandler(l1, shared)
+	adminRouter := a.adminHandler(invalidate)
 
 	resolveLn, err := listen(cfg.ListenAddr, "LISTEN_ADDR")
 	if err != nil {
@@ -161,6 +119,57 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// resolveHandler serves the resolve listener. It routes by hand: a
+// router's per-request context allocations are measurable on this path.
+func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache) http.Handler {
+	h := resolver.New(resolver.Options{
+		Tokens:             a.tokenVerifier(),
+		Sessions:           a.store,
+		Revocations:        a.store,
+		RevocationFailOpen: a.cfg.RevocationCheckFailure == "open",
+		Cache:              l1,
+		Shared:             shared,
+		HeaderPrefix:       a.cfg.HeaderPrefix,
+		ClaimHeaders:       a.cfg.claims,
+		TokenHeaders:       a.cfg.TokenHeaders,
+		SessionCookie:      a.cfg.SessionCookie,
+		CacheTTL:           a.cfg.CacheTTL,
+		Logger:             a.log,
+		Metrics:            resolver.NewMetrics(a.reg),
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			a.healthz(w, r)
+		case "/readyz":
+			a.readyz(w, r)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// adminHandler serves the admin listener: the admin API, /metrics and health.
+func (a *app) adminHandler(invalidate func(context.Context, string) error) http.Handler {
+	r := chi.NewRouter()
+	r.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	admin.New(admin.Options{
+		Store:         a.store,
+		Token:         a.cfg.AdminToken,
+		Cookie:        a.cfg.SessionCookie,
+		Lifetime:      a.cfg.SessionLifetime,
+		RevocationTTL: a.cfg.RevocationTTL,
+		Invalidate:    invalidate,
+		Logger:        a.log,
+	}).Mount(r)
+	if a.cfg.AdminToken == "" {
+		a.log.Warn("admin API is off: set AUTHRESOLVER_ADMIN_TOKEN to enable it")
+	}
+	return r
 }
 
 func listen(addr, variable string) (net.Listener, error) {
