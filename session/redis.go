@@ -214,7 +214,12 @@ func (s *RedisStore) Lookup(ctx context.Context, rawID string) (resolver.Identit
 	keyHash := key[len(key)-keyHashLength:]
 	r, err := s.loadKey(ctx, key)
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, errCorrupt):
+	case errors.Is(err, ErrNotFound):
+		return resolver.Identity{}, resolver.ReasonSessionNotFound, nil
+	case errors.Is(err, errCorrupt):
+		// Denied like a missing session (the user logs in again), but a
+		// writer is producing bad records: say so, by handle only.
+		s.o.Logger.WarnContext(ctx, "session: corrupt stored session", "handle", handleOf(keyHash), "err", err)
 		return resolver.Identity{}, resolver.ReasonSessionNotFound, nil
 	case err != nil:
 		return resolver.Identity{}, resolver.ReasonNone, fmt.Errorf("session: lookup: %w", err)
