@@ -191,7 +191,12 @@ func (c *L1) Invalidate(tag string) int {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for _, k := range append([]resolver.Key(nil), s.byTag[h]...) {
+		// Take the tag's whole list out first: removing each entry then
+		// skips it, so a user with many cached credentials is dropped in
+		// linear, not quadratic, time.
+		keys := s.byTag[h]
+		delete(s.byTag, h)
+		for _, k := range keys {
 			if e := s.entries[k]; e != nil {
 				s.remove(k, e)
 				n++
