@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"github.com/authresolver/authresolver/internal/testclock"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -193,24 +194,6 @@ func TestBurstIsCollapsed(t *testing.T) {
 	}
 }
 
-// clock is an injectable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // TestCacheNeverOutlivesCredential: with a cache TTL of 30 s, a token or
 // session that expires in 2 s is reused from L1 until then, and never at or
 // after its expiry; Cache-Control never promises more than what is left.
@@ -219,7 +202,7 @@ func TestCacheNeverOutlivesCredential(t *testing.T) {
 	exp := t0.Add(2 * time.Second)
 	for _, kind := range []string{resolver.CredentialJWT, resolver.CredentialSession} {
 		t.Run(kind, func(t *testing.T) {
-			clk := &clock{now: t0}
+			clk := testclock.New(t0)
 			tokens := &fakeTokens{VerifyFn: func(context.Context, string) (resolver.Identity, resolver.Reason, error) {
 				if !clk.Now().Before(exp) {
 					return resolver.Identity{}, resolver.ReasonExpired, nil

@@ -34,26 +34,6 @@ var keys = sync.OnceValue(func() *testKeys {
 	}
 })
 
-// clock is an injectable clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // startVerifier creates and starts a verifier for opts, defaulting Issuer
 // to issuer, and closes it when the test ends.
 func startVerifier(tb testing.TB, opts jwks.Options) *jwks.Verifier {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authresolver/authresolver/internal/testclock"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -65,7 +66,7 @@ func TestRotation(t *testing.T) {
 func TestUnknownKidRefetchIsCollapsedAndRateLimited(t *testing.T) {
 	key := keys().es256
 	srv := startServer(t, key)
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	reg := prometheus.NewRegistry()
 	v := startVerifier(t, jwks.Options{
 		URL: srv.URL(), Algorithms: []string{"ES256"}, MinRefresh: time.Hour, MaxRefresh: time.Hour,
@@ -144,7 +145,7 @@ func TestOutage(t *testing.T) {
 	key := keys().es256
 	srv := startServer(t, key)
 	srv.SetStatus(http.StatusServiceUnavailable)
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	reg := prometheus.NewRegistry()
 	v := startVerifier(t, jwks.Options{
 		URL: srv.URL(), Algorithms: []string{"ES256"}, MinRefresh: time.Hour, MaxRefresh: time.Hour,

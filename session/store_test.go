@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"github.com/authresolver/authresolver/internal/testclock"
 	"sync"
 	"testing"
 	"time"
@@ -33,27 +34,6 @@ var (
 	_ store = (*RedisStore)(nil)
 	_ store = (*MemoryStore)(nil)
 )
-
-// clock is an injected clock. It starts at the current second so that
-// Redis, which expires keys by its own clock, keeps them during a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // newStoreFunc returns a fresh, empty store using o (whose Now is set).
 type newStoreFunc func(t *testing.T, o Options) store
@@ -94,7 +74,7 @@ func handles(ss []Session) []string {
 
 // testConformance is the behaviour every store must have.
 func testConformance(t *testing.T, newStore newStoreFunc) {
-	setup := func(t *testing.T, o Options) (store, *clock) {
+	setup := func(t *testing.T, o Options) (store, *testclock.Clock) {
 		t.Helper()
 		c := newClock()
 		o.Now = c.Now
@@ -612,3 +592,6 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 		}
 	})
 }
+
+// newClock returns a test clock at the current second (Redis keeps whole seconds).
+func newClock() *testclock.Clock { return testclock.New(time.Now().Truncate(time.Second)) }
