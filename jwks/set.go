@@ -53,6 +53,3 @@ func (s *Set) Ready() bool {
 	}
 	return false
 }
-
-// Verifiers returns the verifiers of s, to start and close them.
-func (s *Set) Verifiers() []*Verifier { return s.all }

@@ -104,7 +104,7 @@ func TestHandle(t *testing.T) {
 	if got, want := id.keyHash(), "ef1db6a93c9bdcb9b959037a2e42c5f214636fc12d59894dd6fa4d84eef06048"; got != want {
 		t.Errorf("keyHash = %q, want %q", got, want)
 	}
-	if NewID().Handle() == NewID().Handle() {
+	if a, b := NewID(), NewID(); a.Handle() == b.Handle() {
 		t.Error("two IDs share a handle")
 	}
 }
