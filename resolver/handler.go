@@ -134,6 +134,22 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, req, err)
 }
 
+// Check answers one authorization request from r's headers alone, exactly
+// as the resolve endpoints do, but with the route's requirement given by the
+// caller (reqErr when it did not parse: fail closed) instead of read from
+// the URL. Transports other than HTTP forward auth (gRPC ext_authz) call it
+// with a ResponseWriter that records the answer; r needs only its method,
+// path, headers and context.
+func (h *Handler) Check(w http.ResponseWriter, r *http.Request, req Requirement, reqErr error) {
+	h.serve(w, r, req, reqErr)
+}
+
+// IdentityHeaders returns the canonical names of every header an answer may
+// set to describe the caller (identity, claim and error headers), so that a
+// gateway can be told to remove client-sent copies of those an answer does
+// not set. The caller must not modify the slice.
+func (h *Handler) IdentityHeaders() []string { return h.names.all }
+
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement, reqErr error) {
 	start := time.Now()
 	ctx := r.Context()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,4 +362,27 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("%s %s?%q: status %d", method, path, query, rec.Code)
 		}
 	})
+}
+
+func TestCheckUsesGivenRequirement(t *testing.T) {
+	h := newTestHandler(t, nil).(*Handler)
+	// The URL's query must not matter to Check: the caller owns the requirement.
+	r := httptest.NewRequest(http.MethodGet, "/anything?optional=true", nil)
+	r.Header.Set("Authorization", "Bearer "+tokenAnon)
+	w := httptest.NewRecorder()
+	h.Check(w, r, Requirement{DenyAnonymous: true}, nil)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("status = %d, want 403", w.Code)
+	}
+	w = httptest.NewRecorder()
+	h.Check(w, r, Requirement{}, errors.New("bad"))
+	if w.Code != http.StatusForbidden || w.Header().Get("X-Auth-Error") != string(ReasonInvalidRequirement) {
+		t.Fatalf("status = %d error = %q, want 403 invalid_requirement", w.Code, w.Header().Get("X-Auth-Error"))
+	}
+	names := h.IdentityHeaders()
+	for _, want := range []string{"X-Auth-User-Id", "X-Auth-Session-Valid", "X-Auth-Error", "X-Auth-Email"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("IdentityHeaders() = %v, missing %s", names, want)
+		}
+	}
 }

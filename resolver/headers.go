@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,6 +32,7 @@ type names struct {
 	sessionID, errorCode                                         string
 	claims                                                       []ClaimHeader // Header is the full canonical name
 	order                                                        []string      // identity header names by position (hSessionValid…, then claims)
+	all                                                          []string      // order plus errorCode: every name an answer may describe the caller with
 }
 
 func newNames(prefix string, claims []ClaimHeader) names {
@@ -55,6 +57,7 @@ func newNames(prefix string, claims []ClaimHeader) names {
 		n.claims = append(n.claims, ClaimHeader{Claim: ch.Claim, Header: c(ch.Header)})
 		n.order = append(n.order, c(ch.Header))
 	}
+	n.all = append(slices.Clip(n.order), n.errorCode)
 	return n
 }
 
