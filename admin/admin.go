@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -26,19 +27,44 @@ import (
 // MaxBodyBytes bounds an admin request body.
 const MaxBodyBytes = 64 << 10
 
-// Store is what the admin API needs of the session store.
-type Store interface {
+// Sessions creates and lists cookie sessions.
+type Sessions interface {
+	// Create returns a *session.InvalidError for bad params. Its Created
+	// names the sessions the per-user cap ended (Evicted), also when it
+	// returns an error after ending them.
 	Create(ctx context.Context, p session.Params) (session.Created, error)
 	List(ctx context.Context, userID string) ([]session.Session, error)
-	Revoke(ctx context.Context, id string) (session.Revoked, error)
-	RevokeUser(ctx context.Context, userID string) (int, error)
-	RevokeToken(ctx context.Context, jti string, until time.Time) error
-	RevokeUserTokens(ctx context.Context, userID string, before time.Time, keep time.Duration) error
 }
 
-// Options configure the API.
+// SessionRevoker ends cookie sessions.
+type SessionRevoker interface {
+	// Revoke returns an error matching session.ErrNotFound when there is
+	// no such session.
+	Revoke(ctx context.Context, id string) (session.Revoked, error)
+	RevokeUser(ctx context.Context, userID string) (int, error)
+}
+
+// TokenRevoker records JWT revocations. An empty issuer means every issuer.
+type TokenRevoker interface {
+	RevokeToken(ctx context.Context, issuer, jti string, until time.Time) error
+	RevokeUserTokens(ctx context.Context, issuer, userID string, before time.Time, keep time.Duration) error
+}
+
+var (
+	_ Sessions       = (*session.RedisStore)(nil)
+	_ SessionRevoker = (*session.RedisStore)(nil)
+	_ TokenRevoker   = (*session.RedisStore)(nil)
+	_ Sessions       = (*session.MemoryStore)(nil)
+	_ SessionRevoker = (*session.MemoryStore)(nil)
+	_ TokenRevoker   = (*session.MemoryStore)(nil)
+)
+
+// Options configure the API. Sessions, Revoker and Tokens are required (a
+// session store is all three).
 type Options struct {
-	Store Store
+	Sessions Sessions
+	Revoker  SessionRevoker
+	Tokens   TokenRevoker
 	// Token is the bearer token every call must present. Empty refuses
 	// every call (401): the admin API is off unless a token is set.
 	Token string
@@ -49,6 +75,10 @@ type Options struct {
 	// RevocationTTL is how long a revocation is kept when the caller does
 	// not say when the token expires: the longest token lifetime in use.
 	RevocationTTL time.Duration
+	// Leeway is the largest clock skew any verifier allows on exp. The
+	// verifier accepts a token until exp + leeway, so every JWT revocation
+	// is kept that much longer.
+	Leeway time.Duration
 	// Invalidate drops cached decisions carrying a tag (resolver.SessionTag
 	// and friends) on every replica. Nil: nothing is cached.
 	Invalidate func(ctx context.Context, tag string) error
@@ -135,6 +165,24 @@ func (a *API) invalidate(ctx context.Context, tag string) error {
 	return nil
 }
 
+// pathParam returns the path parameter name percent-decoded exactly once,
+// so that alice@example.com, alice%40example.com and a/b sent as a%2Fb all
+// name what the client meant. chi routes on r.URL.RawPath when the request
+// has one (its path holds an escape that the decoded path would not get
+// back, such as %2F or %40), and the parameter is then still escaped;
+// otherwise it routes on the already decoded r.URL.Path.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", &apiError{http.StatusBadRequest, "invalid_" + name, name + " is not validly percent-encoded"}
+	}
+	return d, nil
+}
+
 // apiError is an answer to the client, apart from the cause that is logged.
 type apiError struct {
 	status int
@@ -189,8 +237,8 @@ func jsonProblem(err error) string {
 	return "malformed JSON"
 }
 
-// fail answers err: an apiError as it says, an invalid input as 400, a
-// missing session as 404, anything else as 503 (the store is unreachable).
+// fail answers err: an apiError as it says, an invalid input as 400,
+// anything else as 503 (the store is unreachable).
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var inv *session.InvalidError
@@ -204,8 +252,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "invalid_"+inv.Field, inv.Field+" "+inv.Problem)
 	case errors.Is(err, session.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "invalid_request", "invalid input")
-	case errors.Is(err, session.ErrNotFound):
-		writeError(w, http.StatusNotFound, "session_not_found", "no such live session")
 	default:
 		a.o.Logger.LogAttrs(r.Context(), slog.LevelError, "admin call failed",
 			slog.String("method", r.Method), slog.String("route", chi.RouteContext(r.Context()).RoutePattern()),

@@ -22,38 +22,55 @@ const token = "s3cret-admin-token"
 
 // store is what the tests need of both session stores.
 type store interface {
-	admin.Store
+	admin.Sessions
+	admin.SessionRevoker
+	admin.TokenRevoker
 	resolver.SessionStore
 	resolver.RevocationChecker
 }
 
 // stores returns the stores every test runs against: in memory, and Redis on
 // a real redis-server.
-func stores(t *testing.T) map[string]func(t *testing.T) store {
-	return map[string]func(t *testing.T) store{
-		"memory": func(t *testing.T) store { return session.NewMemoryStore(session.Options{}) },
-		"redis": func(t *testing.T) store {
+func stores(t *testing.T) map[string]func(t *testing.T, o session.Options) store {
+	return map[string]func(t *testing.T, o session.Options) store{
+		"memory": func(t *testing.T, o session.Options) store { return session.NewMemoryStore(o) },
+		"redis": func(t *testing.T, o session.Options) store {
 			srv := redistest.Start(t)
 			client, err := session.NewRedisClient(session.RedisConfig{URL: srv.URL()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := session.NewRedisStore(client, session.Options{})
+			s := session.NewRedisStore(client, o)
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
 	}
 }
 
-// server serves the admin API and /resolve over one store.
-func server(t *testing.T, s store, adminToken string) *httptest.Server {
+// server serves the admin API over s with o (Sessions, Revoker, Tokens, the
+// token and unset limits filled in), and /resolve over the same store.
+func server(t *testing.T, s store, o admin.Options) *httptest.Server {
 	t.Helper()
 	r := chi.NewRouter()
-	admin.New(admin.Options{Store: s, Token: adminToken, Cookie: "session", Lifetime: 24 * time.Hour, RevocationTTL: time.Hour}).Mount(r)
+	admin.New(withDefaults(s, o)).Mount(r)
 	r.Handle("/resolve", resolver.New(resolver.Options{Sessions: s, SessionCookie: "session", Revocations: s}))
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+func withDefaults(s store, o admin.Options) admin.Options {
+	o.Sessions, o.Revoker, o.Tokens = s, s, s
+	if o.Token == "" {
+		o.Token = token
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = 24 * time.Hour
+	}
+	if o.RevocationTTL == 0 {
+		o.RevocationTTL = time.Hour
+	}
+	return o
 }
 
 type reply struct {
@@ -109,7 +126,7 @@ const bearer = "Bearer " + token
 func TestAdminErrors(t *testing.T) {
 	for name, newStore := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			srv := server(t, newStore(t), token)
+			srv := server(t, newStore(t, session.Options{}), admin.Options{})
 			big := `{"user_id":"u","attributes":{"a":"` + strings.Repeat("x", admin.MaxBodyBytes) + `"}}`
 			tests := []struct {
 				name                     string
@@ -134,8 +151,13 @@ func TestAdminErrors(t *testing.T) {
 				{"ttl too short", "POST", "/v1/sessions", bearer, `{"user_id":"u","ttl":"1s"}`, 400, "invalid_ttl"},
 				{"too many roles", "POST", "/v1/sessions", bearer, `{"user_id":"u","roles":[` + strings.Repeat(`"r",`, 100) + `"r"]}`, 400, "invalid_roles"},
 				{"comma in role", "POST", "/v1/sessions", bearer, `{"user_id":"u","roles":["a,b"]}`, 400, "invalid_roles"},
-				{"unknown session", "DELETE", "/v1/sessions/" + string(session.NewID()), bearer, ``, 404, "session_not_found"},
 				{"malformed session id", "DELETE", "/v1/sessions/abc", bearer, ``, 400, "invalid_session_id"},
+				{"session id with an escaped slash", "DELETE", "/v1/sessions/" + string(session.NewID())[:40] + "%2F", bearer, ``, 400, "invalid_session_id"},
+				{"user id too long", "GET", "/v1/users/" + strings.Repeat("u", session.MaxUserIDBytes+1) + "/sessions", bearer, ``, 400, "invalid_user_id"},
+				{"escaped control char in user id", "GET", "/v1/users/a%0Ab/sessions", bearer, ``, 400, "invalid_user_id"},
+				{"revocation: empty issuer", "POST", "/v1/revocations", bearer, `{"jti":"j","issuer":""}`, 400, "invalid_issuer"},
+				{"revocation: control char in issuer", "POST", "/v1/revocations", bearer, `{"user_id":"u","issuer":"a\tb"}`, 400, "invalid_issuer"},
+				{"revocation: issuer not a string", "POST", "/v1/revocations", bearer, `{"user_id":"u","issuer":1}`, 400, "invalid_json"},
 				{"revocation: neither", "POST", "/v1/revocations", bearer, `{}`, 400, "invalid_request"},
 				{"revocation: both", "POST", "/v1/revocations", bearer, `{"jti":"j","user_id":"u"}`, 400, "invalid_request"},
 				{"revocation: future before", "POST", "/v1/revocations", bearer, `{"user_id":"u","before":"2999-01-01T00:00:00Z"}`, 400, "invalid_before"},
@@ -154,7 +176,12 @@ func TestAdminErrors(t *testing.T) {
 }
 
 func TestAdminDisabledWithoutToken(t *testing.T) {
-	srv := server(t, session.NewMemoryStore(session.Options{}), "")
+	r := chi.NewRouter()
+	o := withDefaults(session.NewMemoryStore(session.Options{}), admin.Options{})
+	o.Token = ""
+	admin.New(o).Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
 	for _, auth := range []string{"", "Bearer ", "Bearer x"} {
 		got := call(t, srv, "POST", "/v1/sessions", auth, `{"user_id":"u"}`)
 		if got.Status != 401 || got.Error != "admin_disabled" {
@@ -166,7 +193,7 @@ func TestAdminDisabledWithoutToken(t *testing.T) {
 func TestAdminSessionLifecycle(t *testing.T) {
 	for name, newStore := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			srv := server(t, newStore(t), token)
+			srv := server(t, newStore(t, session.Options{}), admin.Options{})
 			created := call(t, srv, "POST", "/v1/sessions", bearer, `{"user_id":"alice","ttl":"1h","verified":true,"roles":["admin"],"amr":["pwd"],"attributes":{"email":"a@example.com"}}`)
 			if created.Status != 201 {
 				t.Fatalf("create: %d %v", created.Status, created.Body)
@@ -206,8 +233,8 @@ func TestAdminSessionLifecycle(t *testing.T) {
 			if got := resolve(t, srv, "Cookie", "session="+id); got != 401 {
 				t.Errorf("resolve after revoke = %d, want 401", got)
 			}
-			if got := call(t, srv, "DELETE", "/v1/sessions/"+id, bearer, ""); got.Status != 404 {
-				t.Errorf("second revoke = %d, want 404", got.Status)
+			if got := call(t, srv, "DELETE", "/v1/sessions/"+id, bearer, ""); got.Status != 204 {
+				t.Errorf("second revoke = %d, want 204 (revoking is idempotent)", got.Status)
 			}
 			if got := resolve(t, srv, "Cookie", "session="+id2); got != 200 {
 				t.Fatalf("other session = %d, want 200", got)
@@ -229,8 +256,8 @@ func TestAdminSessionLifecycle(t *testing.T) {
 func TestAdminTokenRevocations(t *testing.T) {
 	for name, newStore := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			s := newStore(t)
-			srv := server(t, s, token)
+			s := newStore(t, session.Options{})
+			srv := server(t, s, admin.Options{})
 			ctx := t.Context()
 			now := time.Now()
 			tok := resolver.Identity{Credential: resolver.CredentialJWT, UserID: "bob", TokenID: "jti-1", IssuedAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}

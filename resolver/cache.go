@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"hash/maphash"
+	"strconv"
 	"time"
 )
 
@@ -64,8 +65,9 @@ func (v *Verdict) Size() int {
 	return n
 }
 
-// Tags are the invalidation tags a verdict answers to: its session, its
-// token's jti, and its user's sessions or tokens. A revocation names one.
+// Tags are the invalidation tags a verdict answers to: its session and its
+// user's sessions; or its token's jti and its user's tokens, each both for
+// every issuer and for the token's issuer. A revocation names one.
 func (v *Verdict) Tags() []string {
 	id := &v.Identity
 	if v.Reason != ReasonNone || id.UserID == "" {
@@ -74,17 +76,39 @@ func (v *Verdict) Tags() []string {
 	if id.Credential == CredentialSession {
 		return []string{SessionTag(id.SessionHandle), UserSessionsTag(id.UserID)}
 	}
+	tags := make([]string, 0, 4)
 	if id.TokenID != "" {
-		return []string{TokenTag(id.TokenID), UserTokensTag(id.UserID)}
+		tags = append(tags, TokenTag(id.TokenID))
 	}
-	return []string{UserTokensTag(id.UserID)}
+	tags = append(tags, UserTokensTag(id.UserID))
+	if id.Issuer == "" {
+		return tags
+	}
+	if id.TokenID != "" {
+		tags = append(tags, IssuerTokenTag(id.Issuer, id.TokenID))
+	}
+	return append(tags, IssuerUserTokensTag(id.Issuer, id.UserID))
 }
 
-// Invalidation tags, one per kind of revocation.
+// Invalidation tags, one per kind of revocation. No two kinds share a
+// prefix, and the issuer-scoped ones length-prefix the issuer, so that no
+// choice of issuer, user, jti or handle makes one revocation's tag equal
+// another's.
 func SessionTag(handle string) string    { return "s:" + handle }
 func UserSessionsTag(user string) string { return "us:" + user }
-func TokenTag(jti string) string         { return "j:" + jti }
-func UserTokensTag(user string) string   { return "uj:" + user }
+
+// TokenTag and UserTokensTag name revocations for every issuer.
+func TokenTag(jti string) string       { return "j:" + jti }
+func UserTokensTag(user string) string { return "uj:" + user }
+
+// IssuerTokenTag and IssuerUserTokensTag name revocations for one issuer's
+// tokens only.
+func IssuerTokenTag(issuer, jti string) string       { return scopedTag("ij:", issuer, jti) }
+func IssuerUserTokensTag(issuer, user string) string { return scopedTag("iuj:", issuer, user) }
+
+func scopedTag(kind, issuer, id string) string {
+	return kind + strconv.Itoa(len(issuer)) + ":" + issuer + id
+}
 
 // Cache is the in-process (L1) decision cache.
 type Cache interface {

@@ -27,10 +27,14 @@ type MemoryStore struct {
 	mu        sync.Mutex
 	sessions  map[string]*record          // key hash → session
 	index     map[string]map[string]int64 // user ID → key hash → expiry
-	jtis      map[string]int64            // jti → kept until
-	cutoffs   map[string]cutoff           // user ID → token cut-off
+	jtis      map[scoped]int64            // issuer ("" = all) and jti → kept until
+	cutoffs   map[scoped]cutoff           // issuer ("" = all) and user ID → token cut-off
 	lastSweep int64
 }
+
+// scoped names a jti or a user within an issuer; an empty issuer stands for
+// every issuer.
+type scoped struct{ issuer, id string }
 
 type cutoff struct{ before, until int64 }
 
@@ -40,8 +44,8 @@ func NewMemoryStore(o Options) *MemoryStore {
 		o:        o.withDefaults(),
 		sessions: make(map[string]*record),
 		index:    make(map[string]map[string]int64),
-		jtis:     make(map[string]int64),
-		cutoffs:  make(map[string]cutoff),
+		jtis:     make(map[scoped]int64),
+		cutoffs:  make(map[scoped]cutoff),
 	}
 }
 
@@ -70,6 +74,7 @@ func (s *MemoryStore) Create(_ context.Context, p Params) (Created, error) {
 			delete(idx, h)
 		}
 	}
+	var evicted []string
 	for len(idx) >= s.o.MaxSessionsPerUser {
 		var first string
 		for h, e := range idx {
@@ -79,9 +84,13 @@ func (s *MemoryStore) Create(_ context.Context, p Params) (Created, error) {
 		}
 		delete(idx, first)
 		delete(s.sessions, first)
+		evicted = append(evicted, handleOf(first))
 	}
 	idx[keyHash] = exp
-	return Created{ID: id, Handle: r.handle, ExpiresAt: time.Unix(exp, 0)}, nil
+	return Created{
+		ID: id, Handle: r.handle, ExpiresAt: time.Unix(exp, 0),
+		AbsoluteExpiresAt: time.Unix(r.absoluteExpiry, 0), Evicted: evicted,
+	}, nil
 }
 
 // Lookup returns the identity of the live session rawID. Its contract is
@@ -197,25 +206,26 @@ func (s *MemoryStore) RevokeUser(_ context.Context, userID string) (int, error) 
 }
 
 // RevokeToken revokes one JWT. Its contract is RedisStore.RevokeToken's.
-func (s *MemoryStore) RevokeToken(_ context.Context, jti string, until time.Time) error {
-	if err := ValidateJTI(jti); err != nil {
+func (s *MemoryStore) RevokeToken(_ context.Context, issuer, jti string, until time.Time) error {
+	if err := validateTokenRevocation(issuer, jti); err != nil {
 		return err
 	}
 	now := s.o.Now()
 	if !until.After(now) {
 		return nil
 	}
+	k := scoped{issuer, jti}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now.Unix())
-	s.jtis[jti] = max(s.jtis[jti], ceilUnix(until))
+	s.jtis[k] = max(s.jtis[k], ceilUnix(until))
 	return nil
 }
 
 // RevokeUserTokens revokes a user's JWTs issued before a time. Its contract
 // is RedisStore.RevokeUserTokens's.
-func (s *MemoryStore) RevokeUserTokens(_ context.Context, userID string, before time.Time, keep time.Duration) error {
-	c, until, err := userCutoffArgs(userID, before, keep)
+func (s *MemoryStore) RevokeUserTokens(_ context.Context, issuer, userID string, before time.Time, keep time.Duration) error {
+	c, until, err := userCutoffArgs(issuer, userID, before, keep)
 	if err != nil {
 		return err
 	}
@@ -223,13 +233,14 @@ func (s *MemoryStore) RevokeUserTokens(_ context.Context, userID string, before 
 	if until <= now {
 		return nil
 	}
+	k := scoped{issuer, userID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
-	if cur, ok := s.cutoffs[userID]; ok && cur.until > now {
+	if cur, ok := s.cutoffs[k]; ok && cur.until > now {
 		c, until = max(c, cur.before), max(until, cur.until)
 	}
-	s.cutoffs[userID] = cutoff{before: c, until: until}
+	s.cutoffs[k] = cutoff{before: c, until: until}
 	return nil
 }
 
@@ -237,16 +248,24 @@ func (s *MemoryStore) RevokeUserTokens(_ context.Context, userID string, before 
 // RedisStore.TokenRevoked's; it never returns an error.
 func (s *MemoryStore) TokenRevoked(_ context.Context, id resolver.Identity) (bool, error) {
 	now := s.o.Now().Unix()
+	// Every issuer's revocations, then id.Issuer's.
+	issuers := []string{""}
+	if id.Issuer != "" {
+		issuers = append(issuers, id.Issuer)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id.TokenID != "" {
-		if until, ok := s.jtis[id.TokenID]; ok && until > now {
-			return true, nil
+	for _, iss := range issuers {
+		if id.TokenID != "" {
+			if until, ok := s.jtis[scoped{iss, id.TokenID}]; ok && until > now {
+				return true, nil
+			}
 		}
-	}
-	if id.UserID != "" {
-		if c, ok := s.cutoffs[id.UserID]; ok && c.until > now {
-			return id.IssuedAt.IsZero() || id.IssuedAt.Unix() < c.before, nil
+		if id.UserID != "" {
+			c, ok := s.cutoffs[scoped{iss, id.UserID}]
+			if ok && c.until > now && (id.IssuedAt.IsZero() || id.IssuedAt.Unix() < c.before) {
+				return true, nil
+			}
 		}
 	}
 	return false, nil

@@ -25,10 +25,10 @@ func TestMemoryStoreSweeps(t *testing.T) {
 		mustCreate(t, s, Params{UserID: "alice", TTL: time.Minute})
 		mustCreate(t, s, Params{UserID: "bob", TTL: time.Minute})
 	}
-	if err := s.RevokeToken(t.Context(), "jti", c.Now().Add(time.Minute)); err != nil {
+	if err := s.RevokeToken(t.Context(), "", "jti", c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RevokeUserTokens(t.Context(), "carol", c.Now(), time.Minute); err != nil {
+	if err := s.RevokeUserTokens(t.Context(), "", "carol", c.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	c.Advance(2 * time.Minute)

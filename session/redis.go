@@ -51,11 +51,25 @@ func (s *RedisStore) indexKey(userID string) string {
 	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:sessions"
 }
 
-func (s *RedisStore) userTokensKey(userID string) string {
-	return s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
+// userTokensKey names a user's token cut-off: for every issuer when issuer
+// is empty, else for that issuer's tokens only. Both share the user's slot.
+func (s *RedisStore) userTokensKey(issuer, userID string) string {
+	key := s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
+	if issuer != "" {
+		key += ":iss:" + sha256Hex(issuer)
+	}
+	return key
 }
 
-func (s *RedisStore) jtiKey(jti string) string { return s.o.Prefix + "jti:" + sha256Hex(jti) }
+// jtiKey names a jti's revocation: for every issuer when issuer is empty,
+// else for that issuer's token only.
+func (s *RedisStore) jtiKey(issuer, jti string) string {
+	key := s.o.Prefix + "jti:" + sha256Hex(jti)
+	if issuer != "" {
+		key += ":iss:" + sha256Hex(issuer)
+	}
+	return key
+}
 
 // sessionKeyOf returns sessionKey(id.keyHash()) in one allocation (Lookup
 // calls it per request); the key hash is its last 64 bytes.
@@ -144,7 +158,10 @@ return 1
 
 // Create stores a new session and adds it to its user's index. It returns an
 // *InvalidError (ErrInvalid) for bad params. If the user already has
-// MaxSessionsPerUser sessions, the ones closest to expiry are ended.
+// MaxSessionsPerUser sessions, the ones closest to expiry are ended and
+// Created.Evicted names them. When ending them fails, the error comes with
+// a Created whose Evicted names the sessions that may have ended, so that
+// the caller can still drop them from caches.
 func (s *RedisStore) Create(ctx context.Context, p Params) (Created, error) {
 	now := s.o.Now()
 	id := NewID()
@@ -175,12 +192,19 @@ func (s *RedisStore) Create(ctx context.Context, p Params) (Created, error) {
 		_ = s.client.Del(context.WithoutCancel(ctx), key).Err()
 		return Created{}, fmt.Errorf("session: create: index: %w", err)
 	}
+	var handles []string
+	for _, h := range evicted {
+		handles = append(handles, handleOf(h))
+	}
 	if len(evicted) > 0 {
 		if _, err := s.unindex(ctx, p.UserID, evicted); err != nil {
-			return Created{}, fmt.Errorf("session: create: evict: %w", err)
+			return Created{Evicted: handles}, fmt.Errorf("session: create: evict: %w", err)
 		}
 	}
-	return Created{ID: id, Handle: r.handle, ExpiresAt: time.Unix(exp, 0)}, nil
+	return Created{
+		ID: id, Handle: r.handle, ExpiresAt: time.Unix(exp, 0),
+		AbsoluteExpiresAt: time.Unix(r.absoluteExpiry, 0), Evicted: handles,
+	}, nil
 }
 
 // load reads a session by key hash. It returns ErrNotFound when absent and
@@ -219,7 +243,7 @@ func (s *RedisStore) Lookup(ctx context.Context, rawID string) (resolver.Identit
 	case errors.Is(err, errCorrupt):
 		// Denied like a missing session (the user logs in again), but a
 		// writer is producing bad records: say so, by handle only.
-		s.o.Logger.WarnContext(ctx, "session: corrupt stored session", "handle", handleOf(keyHash), "err", err)
+		s.o.Logger.WarnContext(ctx, "session: corrupt stored session", "handle", handleOf(keyHash), "error", err)
 		return resolver.Identity{}, resolver.ReasonSessionNotFound, nil
 	case err != nil:
 		return resolver.Identity{}, resolver.ReasonNone, fmt.Errorf("session: lookup: %w", err)
@@ -232,7 +256,7 @@ func (s *RedisStore) Lookup(ctx context.Context, rawID string) (resolver.Identit
 		if err := s.touch(ctx, keyHash, &r, now); err != nil {
 			// The session was valid when read; a lost refresh only
 			// shortens its idle timeout.
-			s.o.Logger.WarnContext(ctx, "session: refresh last access", "handle", r.handle, "err", err)
+			s.o.Logger.WarnContext(ctx, "session: refresh last access", "handle", r.handle, "error", err)
 		}
 	}
 	return r.identity(s.o.IdleTimeout), resolver.ReasonNone, nil
@@ -431,43 +455,60 @@ func (s *RedisStore) deleteSessions(ctx context.Context, keyHashes []string) (in
 
 // RevokeToken revokes the JWT with this jti until the time it would expire
 // anyway (callers pass now plus the longest token lifetime when they do not
-// know, and should include the verifier's leeway). A time in the past stores
-// nothing; a revocation already kept longer stays. It returns an
-// *InvalidError for an invalid jti.
-func (s *RedisStore) RevokeToken(ctx context.Context, jti string, until time.Time) error {
-	if err := ValidateJTI(jti); err != nil {
+// know; either way plus the verifier's leeway). An empty issuer revokes the
+// jti of every issuer; otherwise only that issuer's token. A time in the
+// past stores nothing; a revocation already kept longer stays. It returns
+// an *InvalidError for an invalid issuer or jti.
+func (s *RedisStore) RevokeToken(ctx context.Context, issuer, jti string, until time.Time) error {
+	if err := validateTokenRevocation(issuer, jti); err != nil {
 		return err
 	}
 	now := s.o.Now()
 	if !until.After(now) {
 		return nil
 	}
-	if err := jtiRevoke.Run(ctx, s.client, []string{s.jtiKey(jti)}, ceilUnix(until)).Err(); err != nil {
+	if err := jtiRevoke.Run(ctx, s.client, []string{s.jtiKey(issuer, jti)}, ceilUnix(until)).Err(); err != nil {
 		return fmt.Errorf("session: revoke token: %w", err)
 	}
 	return nil
 }
 
+func validateTokenRevocation(issuer, jti string) error {
+	if issuer != "" {
+		if err := ValidateIssuer(issuer); err != nil {
+			return err
+		}
+	}
+	return ValidateJTI(jti)
+}
+
 // RevokeUserTokens revokes every JWT of the user issued before the given
-// time (to the second, rounded up), remembering it for keep after that time,
-// the longest lifetime a token of the user can have. A later cut-off already
-// stored wins, and a longer retention already stored stays. It returns an
-// *InvalidError for an invalid user ID or keep <= 0.
-func (s *RedisStore) RevokeUserTokens(ctx context.Context, userID string, before time.Time, keep time.Duration) error {
-	cutoff, until, err := userCutoffArgs(userID, before, keep)
+// time (to the second, rounded up), remembering it for keep after that time:
+// the longest lifetime a token of the user can have plus the verifier's
+// leeway. An empty issuer revokes the user's tokens from every issuer;
+// otherwise only that issuer's. A later cut-off already stored wins, and a
+// longer retention already stored stays. It returns an *InvalidError for an
+// invalid issuer or user ID, or keep <= 0.
+func (s *RedisStore) RevokeUserTokens(ctx context.Context, issuer, userID string, before time.Time, keep time.Duration) error {
+	cutoff, until, err := userCutoffArgs(issuer, userID, before, keep)
 	if err != nil {
 		return err
 	}
 	if until <= s.o.Now().Unix() {
 		return nil
 	}
-	if err := userCutoff.Run(ctx, s.client, []string{s.userTokensKey(userID)}, cutoff, until).Err(); err != nil {
+	if err := userCutoff.Run(ctx, s.client, []string{s.userTokensKey(issuer, userID)}, cutoff, until).Err(); err != nil {
 		return fmt.Errorf("session: revoke user tokens: %w", err)
 	}
 	return nil
 }
 
-func userCutoffArgs(userID string, before time.Time, keep time.Duration) (cutoff, until int64, err error) {
+func userCutoffArgs(issuer, userID string, before time.Time, keep time.Duration) (cutoff, until int64, err error) {
+	if issuer != "" {
+		if err := ValidateIssuer(issuer); err != nil {
+			return 0, 0, err
+		}
+	}
 	if err := ValidateUserID(userID); err != nil {
 		return 0, 0, err
 	}
@@ -480,37 +521,50 @@ func userCutoffArgs(userID string, before time.Time, keep time.Duration) (cutoff
 
 // TokenRevoked reports whether the JWT id was revoked by its jti
 // (id.TokenID) or by a cut-off of its user (id.UserID) later than its
-// id.IssuedAt; a token without iat counts as issued before any cut-off. It
-// makes one round trip and returns an error only when Redis cannot be
-// reached.
+// id.IssuedAt, each either for every issuer or for id.Issuer; a token
+// without iat counts as issued before any cut-off. It makes one round trip
+// and returns an error only when Redis cannot be reached.
 func (s *RedisStore) TokenRevoked(ctx context.Context, id resolver.Identity) (bool, error) {
-	var jtiKey, userKey string
+	// Positions: jti (all issuers), jti (this issuer), cut-off (all),
+	// cut-off (this issuer). An empty name is not read.
+	var keys [4]string
 	if id.TokenID != "" {
-		jtiKey = s.jtiKey(id.TokenID)
+		keys[0] = s.jtiKey("", id.TokenID)
+		if id.Issuer != "" {
+			keys[1] = s.jtiKey(id.Issuer, id.TokenID)
+		}
 	}
 	if id.UserID != "" {
-		userKey = s.userTokensKey(id.UserID)
+		keys[2] = s.userTokensKey("", id.UserID)
+		if id.Issuer != "" {
+			keys[3] = s.userTokensKey(id.Issuer, id.UserID)
+		}
 	}
-	vals, err := s.get2(ctx, jtiKey, userKey)
-	if err != nil {
+	var vals [4]optString
+	if err := s.getKeys(ctx, keys[:], vals[:]); err != nil {
 		return false, fmt.Errorf("session: token revoked: %w", err)
 	}
+	now := s.o.Now().Unix()
 	// Unreadable values fail closed: someone meant to revoke something.
-	if jti := vals[0]; jti.ok {
+	for _, jti := range vals[:2] {
+		if !jti.ok {
+			continue
+		}
 		until, err := strconv.ParseInt(jti.val, 10, 64)
-		if err != nil || until > s.o.Now().Unix() {
+		if err != nil || until > now {
 			return true, nil
 		}
 	}
-	user := vals[1]
-	if !user.ok {
-		return false, nil
+	for _, user := range vals[2:] {
+		if !user.ok {
+			continue
+		}
+		cutoff, err := strconv.ParseInt(user.val, 10, 64)
+		if err != nil || id.IssuedAt.IsZero() || id.IssuedAt.Unix() < cutoff {
+			return true, nil
+		}
 	}
-	cutoff, err := strconv.ParseInt(user.val, 10, 64)
-	if err != nil {
-		return true, nil
-	}
-	return id.IssuedAt.IsZero() || id.IssuedAt.Unix() < cutoff, nil
+	return false, nil
 }
 
 // optString is a string value that may be missing.
@@ -519,54 +573,65 @@ type optString struct {
 	ok  bool
 }
 
-// get2 reads up to two string keys (an empty name is skipped) in one round
-// trip. On one server that is one MGET; in Cluster, where the keys live in
-// different slots, two GETs in a pipeline (MGET would fail with CROSSSLOT),
-// which costs about a third more.
-func (s *RedisStore) get2(ctx context.Context, k1, k2 string) ([2]optString, error) {
-	var out [2]optString
+// getKeys reads the (at most four) string keys named in keys into out (same positions; an
+// empty name is skipped and stays missing) in one round trip. On one server
+// that is one MGET; in Cluster, where the keys live in different slots, GETs
+// in a pipeline (MGET would fail with CROSSSLOT), which go-redis sends to
+// the nodes concurrently.
+func (s *RedisStore) getKeys(ctx context.Context, keys []string, out []optString) error {
+	var names [4]string
+	var pos [4]int
+	n := 0
+	for i, k := range keys {
+		if k != "" {
+			names[n], pos[n] = k, i
+			n++
+		}
+	}
 	switch {
-	case k1 == "" && k2 == "":
-		return out, nil
-	case k1 == "" || k2 == "":
-		v, err := s.client.Get(ctx, k1+k2).Result()
+	case n == 0:
+		return nil
+	case n == 1:
+		v, err := s.client.Get(ctx, names[0]).Result()
 		if errors.Is(err, redis.Nil) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return out, err
+			return err
 		}
-		if k1 != "" {
-			out[0] = optString{v, true}
-		} else {
-			out[1] = optString{v, true}
-		}
-		return out, nil
+		out[pos[0]] = optString{v, true}
+		return nil
 	case s.single:
-		vals, err := s.client.MGet(ctx, k1, k2).Result()
+		vals, err := s.client.MGet(ctx, names[:n]...).Result()
 		if err != nil {
-			return out, err
+			return err
 		}
 		for i, v := range vals {
-			out[i].val, out[i].ok = v.(string)
+			out[pos[i]].val, out[pos[i]].ok = v.(string)
 		}
-		return out, nil
+		return nil
 	}
-	var cmds [2]*redis.StringCmd
+	var cmds [4]*redis.StringCmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cmds[0] = p.Get(ctx, k1)
-		cmds[1] = p.Get(ctx, k2)
+		for i, k := range names[:n] {
+			cmds[i] = p.Get(ctx, k)
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return out, err
+		return err
 	}
-	for i, c := range cmds {
-		if c.Err() == nil {
-			out[i] = optString{c.Val(), true}
+	// Pipelined reports only the first failure, which may be a redis.Nil
+	// ahead of a real one.
+	for i, c := range cmds[:n] {
+		switch err := c.Err(); {
+		case err == nil:
+			out[pos[i]] = optString{c.Val(), true}
+		case !errors.Is(err, redis.Nil):
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Ping checks that Redis answers.

@@ -343,10 +343,10 @@ func TestRedisStoreNoRawID(t *testing.T) {
 			if _, err := s.Revoke(ctx, string(ids[1])); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RevokeToken(ctx, "jti", time.Now().Add(time.Hour)); err != nil {
+			if err := s.RevokeToken(ctx, "", "jti", time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RevokeUserTokens(ctx, "user1", time.Now(), time.Hour); err != nil {
+			if err := s.RevokeUserTokens(ctx, "", "user1", time.Now(), time.Hour); err != nil {
 				t.Fatal(err)
 			}
 
@@ -496,17 +496,63 @@ func TestRedisLayout(t *testing.T) {
 			}
 
 			// Revocation keys.
-			if err := s.RevokeToken(ctx, "the-jti", c.Now().Add(time.Hour)); err != nil {
+			if err := s.RevokeToken(ctx, "", "the-jti", c.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			if v, err := b.client.Get(ctx, "authresolver:v1:jti:"+sha256Hex("the-jti")).Result(); err != nil || v != strconv.FormatInt(now+3600, 10) {
 				t.Errorf("jti key = %q, %v; want %d", v, err, now+3600)
 			}
-			if err := s.RevokeUserTokens(ctx, "user-7", c.Now(), time.Hour); err != nil {
+			if err := s.RevokeUserTokens(ctx, "", "user-7", c.Now(), time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			if v, err := b.client.Get(ctx, "authresolver:v1:{u:"+sha256Hex("user-7")+"}:tokens_revoked_before").Result(); err != nil || v != n {
 				t.Errorf("user cut-off key = %q, %v; want %s", v, err, n)
+			}
+
+			// Issuer-scoped revocation keys, written by hand as LAYOUT.md
+			// says, and read back through the store.
+			const iss = "https://idp.example"
+			jtiKey := "authresolver:v1:jti:" + sha256Hex("iss-jti") + ":iss:" + sha256Hex(iss)
+			userKey := "authresolver:v1:{u:" + sha256Hex("user-8") + "}:tokens_revoked_before:iss:" + sha256Hex(iss)
+			for _, cmd := range [][]any{
+				{"SET", jtiKey, now + 3600, "EXAT", now + 3600},
+				{"SET", userKey, now, "EXAT", now + 3600},
+			} {
+				if err := b.client.Do(ctx, cmd...).Err(); err != nil {
+					t.Fatalf("%v: %v", cmd, err)
+				}
+			}
+			iat := c.Now().Add(-time.Minute)
+			for _, tc := range []struct {
+				id   resolver.Identity
+				want bool
+			}{
+				{resolver.Identity{Issuer: iss, TokenID: "iss-jti", UserID: "x", IssuedAt: iat}, true},
+				{resolver.Identity{Issuer: "https://other.example", TokenID: "iss-jti", UserID: "x", IssuedAt: iat}, false},
+				{resolver.Identity{Issuer: iss, UserID: "user-8", IssuedAt: iat}, true},
+				{resolver.Identity{Issuer: "https://other.example", UserID: "user-8", IssuedAt: iat}, false},
+			} {
+				if got, err := s.TokenRevoked(ctx, tc.id); err != nil || got != tc.want {
+					t.Errorf("TokenRevoked(%+v) = %v, %v; want %v", tc.id, got, err, tc.want)
+				}
+			}
+			// What the store writes for them.
+			if err := s.RevokeToken(ctx, iss, "iss-jti-2", c.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RevokeUserTokens(ctx, iss, "user-9", c.Now(), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			for key, want := range map[string]int64{
+				"authresolver:v1:jti:" + sha256Hex("iss-jti-2") + ":iss:" + sha256Hex(iss):                    now + 3600,
+				"authresolver:v1:{u:" + sha256Hex("user-9") + "}:tokens_revoked_before:iss:" + sha256Hex(iss): now,
+			} {
+				if v, err := b.client.Get(ctx, key).Int64(); err != nil || v != want {
+					t.Errorf("%s = %d, %v; want %d", key, v, err, want)
+				}
+				if got, err := b.client.ExpireTime(ctx, key).Result(); err != nil || got != time.Duration(now+3600)*time.Second {
+					t.Errorf("EXPIRETIME %s = %v, %v; want %d", key, got, err, now+3600)
+				}
 			}
 		})
 	}
@@ -581,7 +627,7 @@ func TestRedisUserCutoffRetention(t *testing.T) {
 			ctx := t.Context()
 			c := newClock()
 			s := NewRedisStore(b.client, Options{Prefix: uniquePrefix(), Now: c.Now})
-			key := s.userTokensKey("alice")
+			key := s.userTokensKey("", "alice")
 			now := c.Now()
 			for _, step := range []struct {
 				before     time.Time
@@ -595,7 +641,7 @@ func TestRedisUserCutoffRetention(t *testing.T) {
 				{now.Add(time.Minute), time.Minute, now.Add(time.Minute), now.Add(119 * time.Minute)}, // later cut-off, retention stays
 				{now.Add(2 * time.Minute), 3 * time.Hour, now.Add(2 * time.Minute), now.Add(182 * time.Minute)},
 			} {
-				if err := s.RevokeUserTokens(ctx, "alice", step.before, step.keep); err != nil {
+				if err := s.RevokeUserTokens(ctx, "", "alice", step.before, step.keep); err != nil {
 					t.Fatal(err)
 				}
 				v, err := b.client.Get(ctx, key).Int64()
@@ -608,5 +654,44 @@ func TestRedisUserCutoffRetention(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// roundTrips counts the calls a client makes to Redis: each command or
+// pipeline sent is one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisTokenRevokedOneRoundTrip checks that the revocation check of a
+// JWT reads its four keys (jti and user cut-off, each for every issuer and
+// for its issuer) in one round trip.
+func TestRedisTokenRevokedOneRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv.Addr())
+	s := NewRedisStore(client, Options{Prefix: uniquePrefix()})
+	if err := s.RevokeUserTokens(t.Context(), "https://idp.example", "alice", time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rt := &roundTrips{}
+	client.AddHook(rt)
+	id := resolver.Identity{Issuer: "https://idp.example", TokenID: "j", UserID: "alice", IssuedAt: time.Now().Add(-time.Hour)}
+	if got, err := s.TokenRevoked(t.Context(), id); err != nil || !got {
+		t.Fatalf("TokenRevoked = %v, %v; want true", got, err)
+	}
+	if got := rt.n.Load(); got != 1 {
+		t.Errorf("TokenRevoked made %d round trips, want 1", got)
 	}
 }

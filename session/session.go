@@ -69,9 +69,13 @@ const (
 // Limits on input. They bound what one session may occupy, in Redis and in
 // identity headers.
 const (
-	MinTTL             = time.Minute // shortest session TTL accepted by Create
-	MaxUserIDBytes     = 256
+	MinTTL = time.Minute // shortest session TTL accepted by Create
+	// MaxUserIDBytes is the resolver's limit on a sub (an identity header
+	// value): every user the resolver accepts can have sessions and be
+	// revoked.
+	MaxUserIDBytes     = 1024
 	MaxJTIBytes        = 1024
+	MaxIssuerBytes     = 1024
 	MaxListEntries     = 64 // roles, amr
 	MaxEntryBytes      = 256
 	MaxAttributes      = 64
@@ -210,7 +214,7 @@ func sha256Hex(s string) string {
 
 // Params describe a session to create.
 type Params struct {
-	UserID    string
+	UserID    string        // 1 to MaxUserIDBytes of printable UTF-8
 	TTL       time.Duration // absolute lifetime of this session; zero means Options.Lifetime
 	Anonymous bool
 	Verified  bool
@@ -249,8 +253,8 @@ func (p Params) Validate(lifetime time.Duration, now time.Time) error {
 	return nil
 }
 
-// ValidateUserID returns an *InvalidError unless id is 1 to 256 bytes of
-// printable UTF-8 (no control or format characters).
+// ValidateUserID returns an *InvalidError unless id is 1 to MaxUserIDBytes
+// (1024) bytes of printable UTF-8 (no control or format characters).
 func ValidateUserID(id string) error {
 	if len(id) == 0 || len(id) > MaxUserIDBytes {
 		return invalid("user_id", "must be 1 to %d bytes", MaxUserIDBytes)
@@ -265,6 +269,18 @@ func ValidateUserID(id string) error {
 func ValidateTTL(ttl, lifetime time.Duration) error {
 	if ttl < MinTTL || ttl > lifetime {
 		return invalid("ttl", "must be between %v and %v", MinTTL, lifetime)
+	}
+	return nil
+}
+
+// ValidateIssuer returns an *InvalidError unless iss is 1 to 1024 bytes of
+// printable UTF-8.
+func ValidateIssuer(iss string) error {
+	if len(iss) == 0 || len(iss) > MaxIssuerBytes {
+		return invalid("issuer", "must be 1 to %d bytes", MaxIssuerBytes)
+	}
+	if !printable(iss) {
+		return invalid("issuer", "must be printable UTF-8")
 	}
 	return nil
 }
@@ -342,14 +358,24 @@ func printable(s string) bool {
 // Created is the result of creating a session. ID is the cookie value; it is
 // redacted when printed or logged.
 type Created struct {
-	ID        ID
-	Handle    string
+	ID     ID
+	Handle string
+	// ExpiresAt is when the session ends unless it is used: the idle
+	// deadline, or the absolute expiry if that comes first. Each use moves
+	// it on, up to AbsoluteExpiresAt.
 	ExpiresAt time.Time
+	// AbsoluteExpiresAt is when the session ends however active it is: the
+	// cookie's lifetime.
+	AbsoluteExpiresAt time.Time
+	// Evicted are the handles of the user's sessions that this one ended
+	// to keep within MaxSessionsPerUser; cached decisions for them must be
+	// dropped.
+	Evicted []string
 }
 
 // LogValue omits the ID.
 func (c Created) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("handle", c.Handle), slog.Time("expires_at", c.ExpiresAt))
+	return slog.GroupValue(slog.String("handle", c.Handle), slog.Time("expires_at", c.ExpiresAt), slog.Int("evicted", len(c.Evicted)))
 }
 
 // Revoked names a revoked session, so that caches keyed by user or handle

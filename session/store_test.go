@@ -3,7 +3,7 @@ package session
 import (
 	"context"
 	"errors"
-	"github.com/authresolver/authresolver/internal/testclock"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/authresolver/authresolver/internal/testclock"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -24,8 +25,8 @@ type store interface {
 	List(ctx context.Context, userID string) ([]Session, error)
 	Revoke(ctx context.Context, id string) (Revoked, error)
 	RevokeUser(ctx context.Context, userID string) (int, error)
-	RevokeToken(ctx context.Context, jti string, until time.Time) error
-	RevokeUserTokens(ctx context.Context, userID string, before time.Time, keep time.Duration) error
+	RevokeToken(ctx context.Context, issuer, jti string, until time.Time) error
+	RevokeUserTokens(ctx context.Context, issuer, userID string, before time.Time, keep time.Duration) error
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -95,6 +96,9 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 		}
 		if got, want := created.ExpiresAt, c.Now().Add(time.Hour); !got.Equal(want) {
 			t.Errorf("Created.ExpiresAt = %v, want %v", got, want)
+		}
+		if got, want := created.AbsoluteExpiresAt, c.Now().Add(24*time.Hour); !got.Equal(want) {
+			t.Errorf("Created.AbsoluteExpiresAt = %v, want %v", got, want)
 		}
 		got, reason := lookup(t, s, created.ID)
 		if reason != resolver.ReasonNone {
@@ -412,6 +416,15 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 		// The new session is never the one evicted, even if it ends first.
 		s4 := mustCreate(t, s, Params{UserID: "alice", TTL: 5 * time.Minute})
 		wantReason(t, s, s1.ID, resolver.ReasonSessionNotFound)
+		for _, c := range []struct {
+			name string
+			got  []string
+			want []string
+		}{{"s2", s2.Evicted, nil}, {"s3", s3.Evicted, nil}, {"s4", s4.Evicted, []string{s1.Handle}}} {
+			if diff := cmp.Diff(c.want, c.got); diff != "" {
+				t.Errorf("%s: Created.Evicted (-want +got):\n%s", c.name, diff)
+			}
+		}
 		for _, c := range []Created{s2, s3, s4} {
 			wantReason(t, s, c.ID, resolver.ReasonNone)
 		}
@@ -426,7 +439,7 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 
 	t.Run("InvalidParams", func(t *testing.T) {
 		s, c := setup(t, Options{Lifetime: 48 * time.Hour})
-		long := string(make([]byte, 257))
+		long := strings.Repeat("x", MaxUserIDBytes)
 		many := make([]string, 65)
 		for i := range many {
 			many[i] = "r"
@@ -474,17 +487,17 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 
 	t.Run("RevokeToken", func(t *testing.T) {
 		s, c := setup(t, Options{})
-		if err := s.RevokeToken(t.Context(), "jti-1", c.Now().Add(time.Hour)); err != nil {
+		if err := s.RevokeToken(t.Context(), "", "jti-1", c.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("RevokeToken: %v", err)
 		}
 		// A shorter revocation does not shorten the stored one.
-		if err := s.RevokeToken(t.Context(), "jti-1", c.Now().Add(time.Minute)); err != nil {
+		if err := s.RevokeToken(t.Context(), "", "jti-1", c.Now().Add(time.Minute)); err != nil {
 			t.Fatalf("RevokeToken(shorter): %v", err)
 		}
-		if err := s.RevokeToken(t.Context(), "jti-past", c.Now().Add(-time.Second)); err != nil {
+		if err := s.RevokeToken(t.Context(), "", "jti-past", c.Now().Add(-time.Second)); err != nil {
 			t.Fatalf("RevokeToken(past): %v", err)
 		}
-		if err := s.RevokeToken(t.Context(), "", c.Now().Add(time.Hour)); !errors.Is(err, ErrInvalid) {
+		if err := s.RevokeToken(t.Context(), "", "", c.Now().Add(time.Hour)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("RevokeToken(\"\") error = %v, want ErrInvalid", err)
 		}
 		iat := c.Now().Add(-time.Minute)
@@ -518,11 +531,11 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 	t.Run("RevokeUserTokens", func(t *testing.T) {
 		s, c := setup(t, Options{})
 		now := c.Now()
-		if err := s.RevokeUserTokens(t.Context(), "alice", now.Add(-500*time.Millisecond), time.Hour); err != nil {
+		if err := s.RevokeUserTokens(t.Context(), "", "alice", now.Add(-500*time.Millisecond), time.Hour); err != nil {
 			t.Fatalf("RevokeUserTokens: %v", err)
 		}
 		// An earlier cut-off does not lower the stored one.
-		if err := s.RevokeUserTokens(t.Context(), "alice", now.Add(-time.Hour), time.Hour); err != nil {
+		if err := s.RevokeUserTokens(t.Context(), "", "alice", now.Add(-time.Hour), time.Hour); err != nil {
 			t.Fatalf("RevokeUserTokens(earlier): %v", err)
 		}
 		for _, tc := range []struct {
@@ -545,7 +558,7 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 		}
 		// A later cut-off replaces the stored one.
 		c.Advance(time.Minute)
-		if err := s.RevokeUserTokens(t.Context(), "alice", c.Now(), time.Hour); err != nil {
+		if err := s.RevokeUserTokens(t.Context(), "", "alice", c.Now(), time.Hour); err != nil {
 			t.Fatalf("RevokeUserTokens(later): %v", err)
 		}
 		if got, err := s.TokenRevoked(t.Context(), resolver.Identity{UserID: "alice", IssuedAt: now.Add(time.Second)}); err != nil || !got {
@@ -559,9 +572,77 @@ func testConformance(t *testing.T, newStore newStoreFunc) {
 			{"no user", "", time.Hour},
 			{"zero keep", "alice", 0},
 		} {
-			if err := s.RevokeUserTokens(t.Context(), tc.user, c.Now(), tc.keep); !errors.Is(err, ErrInvalid) {
+			if err := s.RevokeUserTokens(t.Context(), "", tc.user, c.Now(), tc.keep); !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s: RevokeUserTokens error = %v, want ErrInvalid", tc.name, err)
 			}
+		}
+	})
+
+	t.Run("IssuerScopedRevocations", func(t *testing.T) {
+		s, c := setup(t, Options{})
+		now := c.Now()
+		const a, b = "https://a.example", "https://b.example"
+		for _, err := range []error{
+			s.RevokeToken(t.Context(), a, "jti-a", now.Add(time.Hour)),
+			s.RevokeToken(t.Context(), "", "jti-all", now.Add(time.Hour)),
+			s.RevokeUserTokens(t.Context(), a, "user-a", now, time.Hour),
+			s.RevokeUserTokens(t.Context(), "", "user-all", now, time.Hour),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		iat := now.Add(-time.Minute)
+		for _, tc := range []struct {
+			name string
+			id   resolver.Identity
+			want bool
+		}{
+			{"jti of the issuer", resolver.Identity{Issuer: a, TokenID: "jti-a", UserID: "u", IssuedAt: iat}, true},
+			{"same jti, other issuer", resolver.Identity{Issuer: b, TokenID: "jti-a", UserID: "u", IssuedAt: iat}, false},
+			{"same jti, no issuer", resolver.Identity{TokenID: "jti-a", UserID: "u", IssuedAt: iat}, false},
+			{"jti of every issuer, a", resolver.Identity{Issuer: a, TokenID: "jti-all", UserID: "u", IssuedAt: iat}, true},
+			{"jti of every issuer, b", resolver.Identity{Issuer: b, TokenID: "jti-all", UserID: "u", IssuedAt: iat}, true},
+			{"user of the issuer", resolver.Identity{Issuer: a, UserID: "user-a", IssuedAt: iat}, true},
+			{"user of the issuer, issued after", resolver.Identity{Issuer: a, UserID: "user-a", IssuedAt: now}, false},
+			{"same user, other issuer", resolver.Identity{Issuer: b, UserID: "user-a", IssuedAt: iat}, false},
+			{"user of every issuer, a", resolver.Identity{Issuer: a, UserID: "user-all", IssuedAt: iat}, true},
+			{"user of every issuer, b", resolver.Identity{Issuer: b, UserID: "user-all", IssuedAt: iat}, true},
+		} {
+			got, err := s.TokenRevoked(t.Context(), tc.id)
+			if err != nil || got != tc.want {
+				t.Errorf("%s: TokenRevoked = %v, %v; want %v, nil", tc.name, got, err, tc.want)
+			}
+		}
+		for _, iss := range []string{"bad\nissuer", strings.Repeat("i", MaxIssuerBytes+1)} {
+			if err := s.RevokeToken(t.Context(), iss, "j", now.Add(time.Hour)); !errors.Is(err, ErrInvalid) {
+				t.Errorf("RevokeToken(issuer %.10q) error = %v, want ErrInvalid", iss, err)
+			}
+			if err := s.RevokeUserTokens(t.Context(), iss, "u", now, time.Hour); !errors.Is(err, ErrInvalid) {
+				t.Errorf("RevokeUserTokens(issuer %.10q) error = %v, want ErrInvalid", iss, err)
+			}
+		}
+	})
+
+	t.Run("LongestUserID", func(t *testing.T) {
+		// A sub the resolver accepts (up to 1024 bytes) can have sessions
+		// and be revoked.
+		s, c := setup(t, Options{})
+		user := strings.Repeat("u", MaxUserIDBytes)
+		created := mustCreate(t, s, Params{UserID: user})
+		if list, err := s.List(t.Context(), user); err != nil || len(list) != 1 {
+			t.Errorf("List = %d sessions, %v; want 1", len(list), err)
+		}
+		if n, err := s.RevokeUser(t.Context(), user); err != nil || n != 1 {
+			t.Errorf("RevokeUser = %d, %v; want 1", n, err)
+		}
+		wantReason(t, s, created.ID, resolver.ReasonSessionNotFound)
+		if err := s.RevokeUserTokens(t.Context(), "", user, c.Now(), time.Hour); err != nil {
+			t.Fatalf("RevokeUserTokens: %v", err)
+		}
+		id := resolver.Identity{UserID: user, IssuedAt: c.Now().Add(-time.Second)}
+		if got, err := s.TokenRevoked(t.Context(), id); err != nil || !got {
+			t.Errorf("TokenRevoked = %v, %v; want true", got, err)
 		}
 	})
 

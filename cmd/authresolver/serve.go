@@ -158,11 +158,14 @@ func (a *app) adminHandler(invalidate func(context.Context, string) error) http.
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
 	admin.New(admin.Options{
-		Store:         a.store,
+		Sessions:      a.store,
+		Revoker:       a.store,
+		Tokens:        a.store,
 		Token:         a.cfg.AdminToken,
 		Cookie:        a.cfg.SessionCookie,
 		Lifetime:      a.cfg.SessionLifetime,
 		RevocationTTL: a.cfg.RevocationTTL,
+		Leeway:        maxLeeway(a.cfg.issuers),
 		Invalidate:    invalidate,
 		Logger:        a.log,
 	}).Mount(r)
@@ -170,6 +173,16 @@ func (a *app) adminHandler(invalidate func(context.Context, string) error) http.
 		a.log.Warn("admin API is off: set AUTHRESOLVER_ADMIN_TOKEN to enable it")
 	}
 	return r
+}
+
+// maxLeeway is the longest any verifier accepts a token after its exp, and
+// so how much longer a revocation must be kept.
+func maxLeeway(issuers []issuerConfig) time.Duration {
+	var d time.Duration
+	for _, is := range issuers {
+		d = max(d, is.leeway)
+	}
+	return d
 }
 
 func listen(addr, variable string) (net.Listener, error) {
@@ -210,7 +223,9 @@ func shutdown(servers []*http.Server, timeout time.Duration) error {
 // store is what serve needs of a session store; session.RedisStore and
 // session.MemoryStore both are one.
 type store interface {
-	admin.Store
+	admin.Sessions
+	admin.SessionRevoker
+	admin.TokenRevoker
 	resolver.SessionStore
 	resolver.RevocationChecker
 	Ping(ctx context.Context) error
