@@ -695,3 +695,38 @@ func TestRedisTokenRevokedOneRoundTrip(t *testing.T) {
 		t.Errorf("TokenRevoked made %d round trips, want 1", got)
 	}
 }
+
+// failLast makes the last command of every pipeline fail after it ran, as
+// a lost connection to one Cluster node does.
+type failLast struct{}
+
+func (failLast) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (failLast) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (failLast) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		cmds[len(cmds)-1].SetErr(errors.New("connection lost"))
+		return err
+	}
+}
+
+// TestRedisTokenRevokedPipelineError checks the Cluster read path: a key
+// that could not be read is an error (503), even when an earlier key of the
+// pipeline was merely missing (go-redis then reports only redis.Nil).
+func TestRedisTokenRevokedPipelineError(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv.Addr())
+	s := NewRedisStore(client, Options{Prefix: uniquePrefix()})
+	s.single = false // read as in Cluster: GETs in a pipeline
+	if err := s.RevokeUserTokens(t.Context(), "https://idp.example", "alice", time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	id := resolver.Identity{Issuer: "https://idp.example", TokenID: "j", UserID: "alice", IssuedAt: time.Now().Add(-time.Hour)}
+	if got, err := s.TokenRevoked(t.Context(), id); err != nil || !got {
+		t.Fatalf("TokenRevoked = %v, %v; want true", got, err)
+	}
+	client.AddHook(failLast{})
+	if got, err := s.TokenRevoked(t.Context(), id); err == nil {
+		t.Errorf("TokenRevoked with the revoking key unreadable = %v, nil; want an error", got)
+	}
+}
