@@ -101,6 +101,6 @@ func benchStore(b *testing.B) (redis.UniversalClient, *RedisStore, Created, reso
 	if err := s.RevokeUserTokens(ctx, "", "user-1234567890", now.Add(-time.Hour), 2*time.Hour); err != nil {
 		b.Fatal(err)
 	}
-	token := resolver.Identity{TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
+	token := resolver.Identity{Issuer: "https://idp.example", TokenID: "0b7f2c1e-6a4d-4c83-9d1e-2f5a7c9e1b3d", UserID: "user-1234567890", IssuedAt: now}
 	return client, s, created, token
 }

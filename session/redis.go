@@ -54,21 +54,29 @@ func (s *RedisStore) indexKey(userID string) string {
 // userTokensKey names a user's token cut-off: for every issuer when issuer
 // is empty, else for that issuer's tokens only. Both share the user's slot.
 func (s *RedisStore) userTokensKey(issuer, userID string) string {
-	key := s.o.Prefix + "{u:" + sha256Hex(userID) + "}:tokens_revoked_before"
-	if issuer != "" {
-		key += ":iss:" + sha256Hex(issuer)
-	}
-	return key
+	return withIssuer(s.o.Prefix+"{u:"+sha256Hex(userID)+"}:tokens_revoked_before", issuerHash(issuer))
 }
 
 // jtiKey names a jti's revocation: for every issuer when issuer is empty,
 // else for that issuer's token only.
 func (s *RedisStore) jtiKey(issuer, jti string) string {
-	key := s.o.Prefix + "jti:" + sha256Hex(jti)
-	if issuer != "" {
-		key += ":iss:" + sha256Hex(issuer)
+	return withIssuer(s.o.Prefix+"jti:"+sha256Hex(jti), issuerHash(issuer))
+}
+
+// withIssuer returns the issuer-scoped form of a revocation key, given
+// issuerHash(issuer); for "" (every issuer) the key itself.
+func withIssuer(key, issuerHash string) string {
+	if issuerHash == "" {
+		return key
 	}
-	return key
+	return key + ":iss:" + issuerHash
+}
+
+func issuerHash(issuer string) string {
+	if issuer == "" {
+		return ""
+	}
+	return sha256Hex(issuer)
 }
 
 // sessionKeyOf returns sessionKey(id.keyHash()) in one allocation (Lookup
@@ -528,16 +536,17 @@ func (s *RedisStore) TokenRevoked(ctx context.Context, id resolver.Identity) (bo
 	// Positions: jti (all issuers), jti (this issuer), cut-off (all),
 	// cut-off (this issuer). An empty name is not read.
 	var keys [4]string
+	iss := issuerHash(id.Issuer)
 	if id.TokenID != "" {
 		keys[0] = s.jtiKey("", id.TokenID)
-		if id.Issuer != "" {
-			keys[1] = s.jtiKey(id.Issuer, id.TokenID)
+		if iss != "" {
+			keys[1] = withIssuer(keys[0], iss)
 		}
 	}
 	if id.UserID != "" {
 		keys[2] = s.userTokensKey("", id.UserID)
-		if id.Issuer != "" {
-			keys[3] = s.userTokensKey(id.Issuer, id.UserID)
+		if iss != "" {
+			keys[3] = withIssuer(keys[2], iss)
 		}
 	}
 	var vals [4]optString
