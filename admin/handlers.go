@@ -192,15 +192,17 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	now := a.o.Now()
 	var issuer string
-	var err error
 	if req.Issuer != nil {
 		issuer = *req.Issuer
-		err = session.ValidateIssuer(issuer)
+		if err := session.ValidateIssuer(issuer); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
+	now := a.o.Now()
+	var err error
 	switch {
-	case err != nil:
 	case (req.JTI == "") == (req.UserID == ""):
 		err = &apiError{http.StatusBadRequest, "invalid_request", "give exactly one of jti and user_id"}
 	case req.JTI != "" && req.Before != nil:
