@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,12 @@ type nginxOptions struct {
 	// CacheKey, if set, replaces the shipped proxy_cache_key: only to show
 	// what an unsafe key does.
 	CacheKey string
+	// Claims turns on the claim header lines for email=Email that
+	// authresolver-headers.conf documents (AUTHRESOLVER_CLAIM_HEADERS).
+	Claims bool
+	// ResolverAddr and AppAddr replace the resolver and the echo upstream
+	// of the env (host:port), e.g. with a tap or another app.
+	ResolverAddr, AppAddr string
 }
 
 // startNginx runs the shipped nginx/example.conf in front of e and returns
@@ -46,6 +51,11 @@ func startNginx(tb testing.TB, e *env, opt nginxOptions) string {
 			tb.Fatal(err)
 		}
 	}
+	if opt.Claims {
+		headers := filepath.Join(conf, "authresolver-headers.conf")
+		substitute(tb, headers, "#auth_request_set $authresolver_claim_email", "auth_request_set $authresolver_claim_email")
+		substitute(tb, headers, "#proxy_set_header X-Auth-Email", "proxy_set_header X-Auth-Email")
+	}
 	if opt.Cache {
 		substitute(tb, filepath.Join(conf, "authresolver.conf"),
 			"    # include authresolver-cache.conf;", "    include authresolver-cache.conf;")
@@ -53,7 +63,7 @@ func startNginx(tb testing.TB, e *env, opt nginxOptions) string {
 			"# proxy_cache_path /var/cache/nginx/authresolver ", "proxy_cache_path "+filepath.Join(dir, "cache")+" ")
 		if opt.CacheKey != "" {
 			substitute(tb, filepath.Join(conf, "authresolver-cache.conf"),
-				`proxy_cache_key "r=$uri a=$http_authorization t=$http_x_stack_access_token c=$cookie_session";`,
+				`proxy_cache_key "r=$uri a=$http_authorization t=$http_x_stack_access_token c=$http_cookie";`,
 				"proxy_cache_key "+opt.CacheKey+";")
 		}
 	}
@@ -77,9 +87,16 @@ http {
 	if err := os.WriteFile(filepath.Join(conf, "nginx.conf"), []byte(main), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+	resolverAddr, appAddr := e.Resolver.ResolveAddr, e.Upstream.Listener.Addr().String()
+	if opt.ResolverAddr != "" {
+		resolverAddr = opt.ResolverAddr
+	}
+	if opt.AppAddr != "" {
+		appAddr = opt.AppAddr
+	}
 	example := filepath.Join(conf, "example.conf")
-	substitute(tb, example, "server 127.0.0.1:8080;", "server "+e.Resolver.ResolveAddr+";")
-	substitute(tb, example, "server 127.0.0.1:3000;", "server "+e.Upstream.Listener.Addr().String()+";")
+	substitute(tb, example, "server 127.0.0.1:8080;", "server "+resolverAddr+";")
+	substitute(tb, example, "server 127.0.0.1:3000;", "server "+appAddr+";")
 	template, err := os.ReadFile(example)
 	if err != nil {
 		tb.Fatal(err)
@@ -112,12 +129,28 @@ http {
 	return ""
 }
 
+// caddyOptions are the Caddyfile's environment variables a test sets.
+type caddyOptions struct {
+	// ClaimHeaders is CLAIM_HEADERS: the claim headers to copy.
+	ClaimHeaders string
+	// ResolverAddr and AppAddr replace the resolver and the echo upstream
+	// of the env (host:port), e.g. with a tap or another app.
+	ResolverAddr, AppAddr string
+}
+
 // startCaddy runs the shipped caddy/Caddyfile, unchanged, in front of e and
 // returns the base URL. The Caddyfile reads its addresses from environment
 // variables.
-func startCaddy(tb testing.TB, e *env) string {
+func startCaddy(tb testing.TB, e *env, opt caddyOptions) string {
 	tb.Helper()
 	bin := lookPath(tb, "caddy", "caddy")
+	resolverAddr, appAddr := e.Resolver.ResolveAddr, e.Upstream.Listener.Addr().String()
+	if opt.ResolverAddr != "" {
+		resolverAddr = opt.ResolverAddr
+	}
+	if opt.AppAddr != "" {
+		appAddr = opt.AppAddr
+	}
 	dir := tb.TempDir()
 	var lastErr error
 	for range 3 { // the free port can be taken before caddy binds it
@@ -130,9 +163,10 @@ func startCaddy(tb testing.TB, e *env) string {
 			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
 			"SITE_ADDRESS="+base,
-			"AUTHRESOLVER_ADDR="+e.Resolver.ResolveAddr,
-			"APP_ADDR="+e.Upstream.Listener.Addr().String(),
+			"AUTHRESOLVER_ADDR="+resolverAddr,
+			"APP_ADDR="+appAddr,
 			"CADDY_ADMIN=off",
+			"CLAIM_HEADERS="+opt.ClaimHeaders,
 		)
 		p, err := startProcess(tb, "caddy", cmd, nil)
 		if err != nil {
@@ -164,14 +198,4 @@ func substitute(tb testing.TB, file, old, new string) {
 	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// hostPort returns the port of a base URL, for the redirect check.
-func hostPort(tb testing.TB, base string) string {
-	tb.Helper()
-	_, port, err := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return port
 }

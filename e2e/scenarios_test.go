@@ -279,9 +279,9 @@ func TestNginx(t *testing.T) {
 	user := e.Issuer.token(t, "user-browser", nil)
 
 	t.Run("browser redirect and API 401", func(t *testing.T) {
-		r := get(t, base+"/x/y?a=1", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		r := get(t, base+"/x/y", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 		wantStatus(t, r, http.StatusFound)
-		want := "https://login.example.com/login?redirect_uri=http://127.0.0.1:" + hostPort(t, base) + "/x/y?a=1"
+		want := "https://login.example.com/login?redirect_uri=http://app.example.com/x/y"
 		if got := r.Header.Get("Location"); got != want {
 			t.Errorf("Location %q, want %q", got, want)
 		}
@@ -302,6 +302,26 @@ func TestNginx(t *testing.T) {
 		wantStatus(t, r, http.StatusForbidden)
 	})
 
+	// Finding 6: the login URL is built from the configured server name and
+	// a path that needs no encoding, never from the client's Host or raw
+	// request URI.
+	t.Run("login redirect from client input", func(t *testing.T) {
+		for _, c := range []struct{ target, host, want string }{
+			{"/x?a=1&redirect_uri=https://evil.example/", "evil.example", "/"},
+			{"/x/y", "evil.example", "/x/y"},
+			{"/x%26redirect_uri=https:%2F%2Fevil.example", "127.0.0.1", "/"},
+			{"/x#@evil.example", "127.0.0.1", "/"},
+			{"//evil.example/x", "127.0.0.1", "/"},
+		} {
+			r := raw(t, base, lines("GET "+c.target+" HTTP/1.1", "Host: "+c.host, "Accept: text/html", "Connection: close"), "")
+			wantStatus(t, r, http.StatusFound)
+			want := "https://login.example.com/login?redirect_uri=http://app.example.com" + c.want
+			if got := r.Header.Get("Location"); got != want {
+				t.Errorf("%s (Host %s): Location %q, want %q", c.target, c.host, got, want)
+			}
+		}
+	})
+
 	runProxyScenarios(t, e, base, proxyBehaviour{
 		bigHeader:   http.StatusBadRequest,
 		bigToken:    http.StatusBadRequest,
@@ -312,7 +332,7 @@ func TestNginx(t *testing.T) {
 func TestCaddy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	base := startCaddy(t, e)
+	base := startCaddy(t, e, caddyOptions{})
 	runProxyScenarios(t, e, base, proxyBehaviour{
 		bigHeader:      http.StatusOK,
 		bigToken:       http.StatusUnauthorized,
@@ -342,6 +362,27 @@ func TestNginxDecisionCache(t *testing.T) {
 		wantStatus(t, r, http.StatusOK)
 		wantHeaders(t, r.echo(t).Header, "X-Auth-Session-Valid", "false")
 		absent(t, r.echo(t).Header, "X-Auth-User-Id")
+	})
+
+	// Finding 3: NGINX's $cookie_session matches the name in any case and
+	// takes the first, the resolver matches it exactly. A key built from it
+	// would be the anonymous one for a request the resolver authenticates.
+	t.Run("cookie names differing in case do not share the anonymous key", func(t *testing.T) {
+		s := e.Resolver.createSession(t, map[string]any{"user_id": "user-cookie-case"})
+		cookie := sessionCookie(t, s)
+		r := get(t, base+"/public/x", "Cookie", "SESSION=; "+cookie)
+		wantStatus(t, r, http.StatusOK)
+		wantHeaders(t, r.echo(t).Header, "X-Auth-User-Id", "user-cookie-case")
+		for _, c := range []string{"", "SESSION=", "Session=x; theme=dark"} {
+			hdr := []string{}
+			if c != "" {
+				hdr = []string{"Cookie", c}
+			}
+			r = get(t, base+"/public/x", hdr...)
+			wantStatus(t, r, http.StatusOK)
+			wantHeaders(t, r.echo(t).Header, "X-Auth-Session-Valid", "false")
+			absent(t, r.echo(t).Header, "X-Auth-User-Id")
+		}
 	})
 
 	// The same request sequence with Authgear's documented key, to show the
