@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,8 +26,11 @@ type Options struct {
 	// RevocationFailOpen allows a valid JWT whose revocation check cannot
 	// reach the store (counted and logged); false answers 503.
 	RevocationFailOpen bool
-	Cache              Cache       // in-process decisions; nil: none
-	Shared             SharedCache // cross-replica decisions; nil: none
+	// Asserter signs <prefix>Assertion on every allow, once per cached
+	// verdict; nil: no assertion.
+	Asserter Asserter
+	Cache    Cache       // in-process decisions; nil: none
+	Shared   SharedCache // cross-replica decisions; nil: none
 	// DenialTTL bounds how long a denial is reused from Cache; default 1s.
 	DenialTTL     time.Duration
 	HeaderPrefix  string        // default "X-Auth-"
@@ -253,7 +257,10 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 			h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
 		case !until.IsZero():
 			h.metrics.cacheResult(tierL2, true)
-			v := h.newVerdict(id, ReasonNone)
+			v, err := h.newVerdict(id, ReasonNone)
+			if err != nil {
+				return nil, err
+			}
 			if v.Expires.After(until) {
 				// A refilled L1 must not outlive the shared entry.
 				v.Expires = until
@@ -269,7 +276,10 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 	if err != nil {
 		return nil, err
 	}
-	v := h.newVerdict(id, reason)
+	v, err := h.newVerdict(id, reason)
+	if err != nil {
+		return nil, err
+	}
 	if !cacheable {
 		return v, nil
 	}
@@ -286,9 +296,11 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 
 // newVerdict prepares the answer for an identity or a denial, with how long
 // it may be reused: allows up to the cache TTL and never past the
-// credential's expiry; denials only briefly (they absorb floods of one bad
-// credential, and an unknown kid must not outlive the JWKS refetch cooldown).
-func (h *Handler) newVerdict(id Identity, reason Reason) *Verdict {
+// credential's expiry nor its assertion's; denials only briefly (they absorb
+// floods of one bad credential, and an unknown kid must not outlive the JWKS
+// refetch cooldown). It returns an error only if the assertion cannot be
+// signed.
+func (h *Handler) newVerdict(id Identity, reason Reason) (*Verdict, error) {
 	now := h.now()
 	if reason == ReasonNone {
 		vals, bad := h.names.identityHeaders(&id)
@@ -297,12 +309,41 @@ func (h *Handler) newVerdict(id Identity, reason Reason) *Verdict {
 			if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
 				exp = id.ExpiresAt
 			}
+			if h.opts.Asserter != nil {
+				aexp, err := h.assert(&id, vals, now)
+				if err != nil {
+					return nil, err
+				}
+				if aexp.Before(exp) {
+					exp = aexp
+				}
+			}
 			id.AMR, id.Claims = nil, nil // in vals; not needed for checks
-			return &Verdict{Identity: id, Expires: exp, values: vals}
+			return &Verdict{Identity: id, Expires: exp, values: vals}, nil
 		}
 		reason = bad
 	}
-	return &Verdict{Reason: reason, Expires: now.Add(min(h.opts.DenialTTL, h.opts.CacheTTL))}
+	return &Verdict{Reason: reason, Expires: now.Add(min(h.opts.DenialTTL, h.opts.CacheTTL))}, nil
+}
+
+// AssertionLifetime is how long an identity assertion is valid (never past
+// the credential's expiry). A verdict is not reused past its assertion's
+// expiry, so an app gets an assertion valid for at least AssertionLifetime
+// minus the cache TTL.
+const AssertionLifetime = 60 * time.Second
+
+// assert signs id's assertion into vals and returns its expiry.
+func (h *Handler) assert(id *Identity, vals []string, now time.Time) (time.Time, error) {
+	exp := now.Add(AssertionLifetime)
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
+		exp = id.ExpiresAt
+	}
+	tok, err := h.opts.Asserter.Assert(id, exp)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("resolver: identity assertion: %w", err)
+	}
+	vals[hAssertion] = tok
+	return exp, nil
 }
 
 func (h *Handler) store(key Key, v *Verdict, epoch uint64) {

@@ -29,7 +29,7 @@ type ClaimHeader struct {
 type names struct {
 	sessionValid, userID, userAnonymous, userVerified, userRoles string
 	sessionAmr, authenticatedAt, expiresAt, credential, issuer   string
-	sessionID, errorCode                                         string
+	sessionID, errorCode, assertion                              string
 	claims                                                       []ClaimHeader // Header is the full canonical name
 	order                                                        []string      // identity header names by position (hSessionValid…, then claims)
 	all                                                          []string      // order plus errorCode: every name an answer may describe the caller with
@@ -50,9 +50,10 @@ func newNames(prefix string, claims []ClaimHeader) names {
 		issuer:          c("Issuer"),
 		sessionID:       c("Session-Id"),
 		errorCode:       c("Error"),
+		assertion:       c("Assertion"),
 	}
 	n.order = []string{n.sessionValid, n.userAnonymous, n.userVerified, n.userID, n.credential,
-		n.userRoles, n.sessionAmr, n.authenticatedAt, n.expiresAt, n.issuer, n.sessionID}
+		n.userRoles, n.sessionAmr, n.authenticatedAt, n.expiresAt, n.issuer, n.sessionID, n.assertion}
 	for _, ch := range claims {
 		n.claims = append(n.claims, ClaimHeader{Claim: ch.Claim, Header: c(ch.Header)})
 		n.order = append(n.order, c(ch.Header))
@@ -87,6 +88,7 @@ const (
 	hExpiresAt
 	hIssuer
 	hSessionID
+	hAssertion // set by Handler.newVerdict when an Asserter is configured
 	numFixed
 )
 

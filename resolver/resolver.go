@@ -99,3 +99,10 @@ type RevocationChecker interface {
 	// TokenRevoked returns an error only when the store cannot be reached.
 	TokenRevoked(ctx context.Context, id Identity) (bool, error)
 }
+
+// Asserter signs the identity assertion of an allow (<prefix>Assertion).
+type Asserter interface {
+	// Assert returns a signed assertion of id, valid until exp. It returns
+	// an error only if it cannot sign; the answer is then a 503.
+	Assert(id *Identity, exp time.Time) (string, error)
+}

@@ -56,6 +56,10 @@ type Config struct {
 	HeaderPrefix    string        `env:"HEADER_PREFIX" envDefault:"X-Auth-"`
 	ClaimHeaders    string        `env:"CLAIM_HEADERS"`
 
+	AssertionKeyFile  string `env:"ASSERTION_KEY_FILE"`
+	AssertionIssuer   string `env:"ASSERTION_ISSUER"`
+	AssertionAudience string `env:"ASSERTION_AUDIENCE"`
+
 	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
@@ -170,6 +174,9 @@ func (c *Config) validate() error {
 		return bad("CLAIM_HEADERS", "%v", err)
 	}
 	c.claims = claims
+	if err := c.validateAssertion(); err != nil {
+		return err
+	}
 	switch c.RevocationCheckFailure {
 	case "closed", "open":
 	default:
@@ -187,6 +194,31 @@ func (c *Config) validate() error {
 	case "auto", "json", "text":
 	default:
 		return bad("LOG_FORMAT", "want auto, json or text, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+// validateAssertion requires the three assertion variables together: a key
+// without an issuer and audience would sign assertions no app can check.
+func (c *Config) validateAssertion() error {
+	vars := []struct{ name, value string }{
+		{"ASSERTION_KEY_FILE", c.AssertionKeyFile},
+		{"ASSERTION_ISSUER", c.AssertionIssuer},
+		{"ASSERTION_AUDIENCE", c.AssertionAudience},
+	}
+	set := 0
+	for _, v := range vars {
+		if v.value != "" {
+			set++
+		}
+	}
+	if set == 0 {
+		return nil
+	}
+	for _, v := range vars {
+		if strings.TrimSpace(v.value) == "" {
+			return bad(v.name, "is empty; the identity assertion needs AUTHRESOLVER_ASSERTION_KEY_FILE, _ISSUER and _AUDIENCE together")
+		}
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,6 +84,10 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email"}, "AUTHRESOLVER_CLAIM_HEADERS: \"email\": want claim=Header"},
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Bad Header"}, "AUTHRESOLVER_CLAIM_HEADERS: \"Bad Header\" is not a valid header name"},
 		{map[string]string{"AUTHRESOLVER_LOG_LEVEL": "loud"}, "AUTHRESOLVER_LOG_LEVEL: want debug"},
+		{map[string]string{"AUTHRESOLVER_ASSERTION_KEY_FILE": "/k.pem"}, "AUTHRESOLVER_ASSERTION_ISSUER: is empty"},
+		{map[string]string{"AUTHRESOLVER_ASSERTION_KEY_FILE": "/k.pem", "AUTHRESOLVER_ASSERTION_ISSUER": "https://a"}, "AUTHRESOLVER_ASSERTION_AUDIENCE: is empty"},
+		{map[string]string{"AUTHRESOLVER_ASSERTION_ISSUER": "https://a", "AUTHRESOLVER_ASSERTION_AUDIENCE": "app"}, "AUTHRESOLVER_ASSERTION_KEY_FILE: is empty"},
+		{map[string]string{"AUTHRESOLVER_ASSERTION_AUDIENCE": " "}, "AUTHRESOLVER_ASSERTION_KEY_FILE: is empty"},
 	}
 	for _, tt := range tests {
 		_, err := loadConfig(tt.env)
@@ -111,5 +117,31 @@ func TestRunUsage(t *testing.T) {
 	stdout.Reset()
 	if code := run(context.Background(), []string{"version"}, nil, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "authresolver ") {
 		t.Errorf("version: exit %d, output %q", code, stdout.String())
+	}
+}
+
+// TestRunBadAssertionKeyExits2: a key file that is not a usable key stops
+// start-up with one line naming the variable.
+func TestRunBadAssertionKeyExits2(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(key, []byte("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{key, filepath.Join(t.TempDir(), "missing.pem")} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"serve"}, map[string]string{
+			"AUTHRESOLVER_LISTEN_ADDR":        "127.0.0.1:0",
+			"AUTHRESOLVER_ADMIN_ADDR":         "127.0.0.1:0",
+			"AUTHRESOLVER_LOG_LEVEL":          "error",
+			"AUTHRESOLVER_ASSERTION_KEY_FILE": file,
+			"AUTHRESOLVER_ASSERTION_ISSUER":   "https://authresolver.test",
+			"AUTHRESOLVER_ASSERTION_AUDIENCE": "app",
+		}, &stdout, &stderr)
+		if code != 2 {
+			t.Errorf("%s: exit code = %d, want 2", filepath.Base(file), code)
+		}
+		if got := stderr.String(); !strings.HasPrefix(got, "authresolver: AUTHRESOLVER_ASSERTION_KEY_FILE: ") || strings.Count(got, "\n") != 1 {
+			t.Errorf("%s: stderr = %q, want one line naming AUTHRESOLVER_ASSERTION_KEY_FILE", filepath.Base(file), got)
+		}
 	}
 }

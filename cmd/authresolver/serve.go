@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authresolver/authresolver/admin"
+	"github.com/authresolver/authresolver/assertion"
 	"github.com/authresolver/authresolver/cache"
 	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/resolver"
@@ -76,8 +77,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app)
 	}
 	defer a.store.Close()
 
+	signer, err := a.loadAssertion()
+	if err != nil {
+		return err
+	}
 	l1, shared, invalidate := a.startCache(ctx)
-	resolveRouter := a.resolveHandler(l1, shared)
+	resolveRouter := a.resolveHandler(l1, shared, signer)
 	adminRouter := a.adminHandler(invalidate)
 
 	resolveLn, err := listen(cfg.ListenAddr, "LISTEN_ADDR")
@@ -121,14 +126,35 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app)
 	return nil
 }
 
+// loadAssertion returns the identity assertion signer, or nil when the
+// assertion is not configured.
+func (a *app) loadAssertion() (*assertion.Signer, error) {
+	if a.cfg.AssertionKeyFile == "" {
+		return nil, nil
+	}
+	s, err := assertion.Load(a.cfg.AssertionKeyFile, assertion.Options{
+		Issuer: a.cfg.AssertionIssuer, Audience: a.cfg.AssertionAudience,
+	})
+	if err != nil {
+		return nil, bad("ASSERTION_KEY_FILE", "%v", err)
+	}
+	a.log.Info("identity assertion on", "kid", s.KeyID(), "jwks", assertion.JWKSPath)
+	return s, nil
+}
+
 // resolveHandler serves the resolve listener. It routes by hand: a
 // router's per-request context allocations are measurable on this path.
-func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache) http.Handler {
+func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache, signer *assertion.Signer) http.Handler {
+	var asserter resolver.Asserter
+	if signer != nil {
+		asserter = signer // a nil *Signer in the interface would not be nil
+	}
 	h := resolver.New(resolver.Options{
 		Tokens:             a.tokenVerifier(),
 		Sessions:           a.store,
 		Revocations:        a.store,
 		RevocationFailOpen: a.cfg.RevocationCheckFailure == "open",
+		Asserter:           asserter,
 		Cache:              l1,
 		Shared:             shared,
 		HeaderPrefix:       a.cfg.HeaderPrefix,
@@ -145,6 +171,12 @@ func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache) htt
 			a.healthz(w, r)
 		case "/readyz":
 			a.readyz(w, r)
+		case assertion.JWKSPath:
+			if signer == nil {
+				http.NotFound(w, r)
+				return
+			}
+			signer.ServeHTTP(w, r)
 		default:
 			h.ServeHTTP(w, r)
 		}
