@@ -25,7 +25,12 @@ type hardened struct {
 
 func newHardened(t *testing.T, start func(e *env, resolverAddr, appAddr string) string) *hardened {
 	t.Helper()
-	e := newEnv(t, map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Email"})
+	e := newEnv(t, map[string]string{
+		"AUTHRESOLVER_CLAIM_HEADERS":      "email=Email",
+		"AUTHRESOLVER_ASSERTION_KEY_FILE": writeAssertionKey(t),
+		"AUTHRESOLVER_ASSERTION_ISSUER":   assertionIssuer,
+		"AUTHRESOLVER_ASSERTION_AUDIENCE": assertionAudience,
+	})
 	h := &hardened{e: e, tap: newTap(t, e.Resolver.ResolveAddr)}
 	h.base = start(e, h.tap.Addr, newCGIApp(t))
 	h.php = start(e, h.tap.Addr, newPHPApp(t))
@@ -231,6 +236,31 @@ func runHardening(t *testing.T, h *hardened, hb hardenedBehaviour) {
 			}
 			if d := time.Since(start); d > 8*time.Second {
 				t.Errorf("%s: answered after %v, want a timeout of about 5s", m.what, d)
+			}
+		}
+	})
+
+	// The structural defence: an app that verifies the assertion accepts
+	// only the resolver's, whatever headers a client forges.
+	t.Run("identity assertion", func(t *testing.T) {
+		set := fetchJWKS(t, h.e.Resolver.ResolveURL()+"/.well-known/jwks.json")
+		forged := attackerAssertion(t, "root")
+		if _, err := verifyAssertion(set, forged); err == nil {
+			t.Fatal("an assertion signed with another key verified")
+		}
+		for _, app := range []struct{ name, base string }{{"cgi", h.base}, {"php", h.php}} {
+			r := get1(t, app.base, "/x", bearer(tok.plain), "X-Auth-Assertion: "+forged, "X_Auth_Assertion: "+forged, "X.Auth.Assertion: "+forged)
+			wantStatus(t, r, http.StatusOK)
+			sub, err := verifyAssertion(set, appVars(t, r)["HTTP_X_AUTH_ASSERTION"])
+			if err != nil || sub != "user-plain" {
+				t.Errorf("%s signed in: assertion sub %q, %v; want user-plain, verified", app.name, sub, err)
+			}
+			r = get1(t, app.base, "/public/x", "X-Auth-Assertion: "+forged, "X_Auth_Assertion: "+forged)
+			wantStatus(t, r, http.StatusOK)
+			if v, ok := appVars(t, r)["HTTP_X_AUTH_ASSERTION"]; ok {
+				if _, err := verifyAssertion(set, v); err == nil {
+					t.Errorf("%s anonymous: app sees a valid assertion", app.name)
+				}
 			}
 		}
 	})
