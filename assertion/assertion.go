@@ -13,6 +13,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -27,7 +29,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/authresolver/authresolver/resolver"
 )
@@ -57,11 +58,12 @@ type Options struct {
 
 // Signer signs assertions with one key. It is safe for concurrent use.
 type Signer struct {
-	key  crypto.Signer
-	alg  jwa.SignatureAlgorithm
-	kid  string
-	jwks []byte
-	opts Options
+	key    crypto.Signer
+	alg    jwa.SignatureAlgorithm
+	kid    string
+	header string // the encoded protected header, the same for every assertion
+	jwks   []byte
+	opts   Options
 }
 
 var _ resolver.Asserter = (*Signer)(nil)
@@ -170,6 +172,15 @@ func New(key crypto.Signer, o Options) (*Signer, error) {
 	if s.jwks, err = json.Marshal(set); err != nil {
 		return nil, fmt.Errorf("assertion: key set: %w", err)
 	}
+	hdr, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{s.alg.String(), s.kid, Type})
+	if err != nil {
+		return nil, fmt.Errorf("assertion: header: %w", err)
+	}
+	s.header = base64.RawURLEncoding.EncodeToString(hdr)
 	return s, nil
 }
 
@@ -223,18 +234,39 @@ func (s *Signer) Assert(id *resolver.Identity, exp time.Time) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("assertion: claims: %w", err)
 	}
-	hdr := jws.NewHeaders()
-	if err := hdr.Set(jws.TypeKey, Type); err != nil {
-		return "", fmt.Errorf("assertion: header: %w", err)
-	}
-	if err := hdr.Set(jws.KeyIDKey, s.kid); err != nil {
-		return "", fmt.Errorf("assertion: header: %w", err)
-	}
-	tok, err := jws.Sign(payload, jws.WithKey(s.alg, s.key, jws.WithProtectedHeaders(hdr)))
+	enc := base64.RawURLEncoding
+	n := len(s.header) + 1 + enc.EncodedLen(len(payload))
+	buf := make([]byte, n, n+1+enc.EncodedLen(ed25519.SignatureSize+16))
+	copy(buf, s.header)
+	buf[len(s.header)] = '.'
+	enc.Encode(buf[len(s.header)+1:], payload)
+	sig, err := s.sign(buf)
 	if err != nil {
 		return "", fmt.Errorf("assertion: sign: %w", err)
 	}
-	return string(tok), nil
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// sign returns the JWS signature of input (RFC 7515 §5.1, RFC 7518 §3.4:
+// ES256 is R||S, 32 bytes each; RFC 8037: EdDSA is the Ed25519 signature).
+func (s *Signer) sign(input []byte) ([]byte, error) {
+	switch k := s.key.(type) {
+	case *ecdsa.PrivateKey:
+		digest := sha256.Sum256(input)
+		r, ss, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return nil, err
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		ss.FillBytes(sig[32:])
+		return sig, nil
+	case ed25519.PrivateKey:
+		return ed25519.Sign(k, input), nil
+	}
+	return nil, ErrKey
 }
 
 // ServeHTTP serves the public key as a JWKS (GET and HEAD).

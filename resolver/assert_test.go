@@ -132,7 +132,7 @@ func TestAssertion(t *testing.T) {
 			want: answer{403, map[string]string{"Cache-Control": "no-store"}},
 		},
 		{
-			name: "no assertion for anonymous callers on optional routes",
+			name:   "no assertion for anonymous callers on optional routes",
 			target: "/resolve?optional=true",
 			want:   answer{200, map[string]string{"Cache-Control": "no-store"}},
 		},

@@ -2,7 +2,9 @@ package resolver_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authresolver/authresolver/assertion"
+	"github.com/authresolver/authresolver/cache"
 	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/jwks/jwkstest"
 	"github.com/authresolver/authresolver/resolver"
@@ -100,4 +104,75 @@ func BenchmarkRawP256Verify(b *testing.B) {
 			b.Fatal("signature did not verify")
 		}
 	}
+}
+
+// BenchmarkAssertion measures what the signed identity assertion costs: a
+// cached decision (L1 hit) reuses the assertion signed when the verdict was
+// made, so it should cost nothing there; an uncached resolve (full ES256
+// verification) signs once more.
+func BenchmarkAssertion(b *testing.B) {
+	srv := jwkstest.NewServer(benchKeys()...)
+	b.Cleanup(srv.Close)
+	v, err := jwks.New(jwks.Options{Issuer: benchIssuer, URL: srv.URL(), Audiences: []string{"api"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := v.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(v.Close)
+	signers := map[string]resolver.Asserter{"none": nil}
+	for alg, key := range map[string]crypto.Signer{"ES256": mustP256(b), "EdDSA": mustEd25519(b)} {
+		s, err := assertion.New(key, assertion.Options{Issuer: "https://authresolver.bench", Audience: "app"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		signers[alg] = s
+	}
+	toks := benchTokens()["ES256"]
+	for _, tier := range []string{"L1 hit", "uncached"} {
+		for _, name := range []string{"none", "ES256", "EdDSA"} {
+			b.Run(tier+"/"+name, func(b *testing.B) {
+				o := resolver.Options{Tokens: jwks.NewSet(v), Asserter: signers[name], CacheTTL: 5 * time.Second}
+				if tier == "L1 hit" {
+					o.Cache = cache.NewL1(1000, 0)
+				}
+				r := resolver.New(o)
+				reqs := make([]*http.Request, len(toks))
+				for i, t := range toks {
+					reqs[i] = httptest.NewRequest("GET", "/resolve", nil)
+					reqs[i].Header.Set("Authorization", "Bearer "+t)
+				}
+				if tier == "L1 hit" {
+					reqs = reqs[:1]
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					w := httptest.NewRecorder()
+					r.ServeHTTP(w, reqs[i%len(reqs)])
+					if w.Code != http.StatusOK || (name != "none") != (w.Header().Get("X-Auth-Assertion") != "") {
+						b.Fatalf("status %d, assertion %q", w.Code, w.Header().Get("X-Auth-Assertion"))
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+func mustP256(b *testing.B) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+func mustEd25519(b *testing.B) crypto.Signer {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
 }
