@@ -60,7 +60,7 @@ func alice() Identity {
 	}
 }
 
-func newTestHandler(t *testing.T, mutate func(*Options)) http.Handler {
+func newTestHandler(t testing.TB, mutate func(*Options)) http.Handler {
 	t.Helper()
 	o := Options{
 		Tokens: &fakeTokens{VerifyFn: func(_ context.Context, tok string) (Identity, Reason, error) {

@@ -1,10 +1,12 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
-	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Requirement is what a route asks of a valid credential, chosen by the proxy
@@ -25,67 +27,185 @@ const (
 	maxRequirementValue  = 256
 )
 
+// ErrInvalidRequirement is wrapped by every error of ParseRequirement.
+var ErrInvalidRequirement = errors.New("resolver: invalid requirement")
+
 // ParseRequirement reads a requirement from query syntax
-// ("role=admin&verified=true"). Unknown keys are ignored so that other
-// parameters of a proxy's auth URL do not break it. allowOptional is false for
-// the gateway header, where optional is not accepted.
+// ("role=admin&verified=true"). allowOptional is false for the gateway
+// header, where optional is not accepted.
+//
+// It fails closed: the only accepted input is the grammar of the README:
+// pairs name=value joined by "&"; names optional, anonymous, verified (each
+// at most once, or repeated with the same value), role and scope (each up
+// to 32 times); boolean values exactly "true" or "false"; role and scope
+// values percent-encoded as in a URL query, 1 to 256 bytes decoded, UTF-8
+// without control characters, a scope also without space, '"' or '\'.
+// Anything else (an unknown name, an empty or unparsable value, a ';'
+// separator, an empty pair, a bad escape, a single-valued name repeated
+// with another value) is an error wrapping ErrInvalidRequirement, never a
+// silent skip: a typo must not lift a route's requirement.
 func ParseRequirement(query string, allowOptional bool) (Requirement, error) {
-	var req Requirement
+	p := requirementParser{allowOptional: allowOptional}
 	if query == "" {
-		return req, nil
+		return p.req, nil
 	}
-	vals, err := url.ParseQuery(query)
-	if err != nil {
-		return Requirement{}, fmt.Errorf("resolver: requirement: %w", err)
-	}
-	for key, vs := range vals {
-		if len(vs) > maxRequirementValues {
-			return Requirement{}, fmt.Errorf("resolver: requirement %s: more than %d values", key, maxRequirementValues)
+	for pair := range strings.SplitSeq(query, "&") {
+		name, value, ok := strings.Cut(pair, "=")
+		if !ok {
+			return Requirement{}, fmt.Errorf("%w: a pair without '='", ErrInvalidRequirement)
 		}
-		switch key {
-		case "optional":
-			if !allowOptional {
-				return Requirement{}, fmt.Errorf("resolver: requirement optional is not accepted here")
+		if err := p.add(name, value); err != nil {
+			return Requirement{}, fmt.Errorf("%w: %v", ErrInvalidRequirement, err)
+		}
+	}
+	return p.req, nil
+}
+
+// requirementParser collects name=value pairs into a Requirement.
+type requirementParser struct {
+	req           Requirement
+	allowOptional bool
+	// seen holds the booleans given so far, by name, to refuse a
+	// repetition with another value (which would the author have meant?).
+	seen map[string]bool
+}
+
+// add applies one pair; raw is the value as written (still escaped).
+func (p *requirementParser) add(name, raw string) error {
+	switch name {
+	case "optional":
+		if !p.allowOptional {
+			return errors.New("optional is not accepted here")
+		}
+		return p.setBool(name, raw, &p.req.Optional)
+	case "anonymous":
+		allow := !p.req.DenyAnonymous
+		err := p.setBool(name, raw, &allow)
+		p.req.DenyAnonymous = !allow
+		return err
+	case "verified":
+		return p.setBool(name, raw, &p.req.RequireVerified)
+	case "role":
+		return addValue(&p.req.Roles, name, raw, "")
+	case "scope":
+		// RFC 6749 §3.3: a scope token never holds a space, '"' or '\'.
+		return addValue(&p.req.Scopes, name, raw, " \"\\")
+	}
+	return fmt.Errorf("unknown name %s", safeName(name))
+}
+
+// setBool sets *dst from a boolean value, written literally: an escaped
+// "tru%65" is refused as an odd encoding.
+func (p *requirementParser) setBool(name, raw string, dst *bool) error {
+	var b bool
+	switch raw {
+	case "true":
+		b = true
+	case "false":
+	default:
+		return fmt.Errorf("%s: want true or false", name)
+	}
+	if prev, ok := p.seen[name]; ok && prev != b {
+		return fmt.Errorf("%s: given with two values", name)
+	}
+	if p.seen == nil {
+		p.seen = make(map[string]bool, 3)
+	}
+	p.seen[name] = b
+	*dst = b
+	return nil
+}
+
+// addValue decodes a role or scope and appends it after checking it.
+func addValue(list *[]string, name, raw, forbidden string) error {
+	if len(*list) == maxRequirementValues {
+		return fmt.Errorf("%s: more than %d values", name, maxRequirementValues)
+	}
+	value, err := unescapeValue(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", name, err)
+	case value == "" || len(value) > maxRequirementValue:
+		return fmt.Errorf("%s: empty or longer than %d bytes", name, maxRequirementValue)
+	case !utf8.ValidString(value):
+		return fmt.Errorf("%s: not UTF-8", name)
+	case strings.ContainsAny(value, forbidden):
+		return fmt.Errorf("%s: a character not allowed in a %s", name, name)
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%s: a control character", name)
+		}
+	}
+	*list = append(*list, value)
+	return nil
+}
+
+// unescapeValue decodes a value as a URL query does ('+' is a space, %XX a
+// byte), accepting only printable ASCII other than separators raw, and
+// only well-formed escapes.
+func unescapeValue(raw string) (string, error) {
+	if !strings.ContainsAny(raw, "%+") {
+		for i := 0; i < len(raw); i++ {
+			if !rawValueChar(raw[i]) {
+				return "", errors.New("a character that must be percent-encoded")
 			}
-			req.Optional, err = parseBool(key, vs)
-		case "anonymous":
-			var allow bool
-			allow, err = parseBool(key, vs)
-			req.DenyAnonymous = !allow
-		case "verified":
-			req.RequireVerified, err = parseBool(key, vs)
-		case "role":
-			req.Roles, err = parseList(key, vs)
-		case "scope":
-			req.Scopes, err = parseList(key, vs)
 		}
-		if err != nil {
-			return Requirement{}, err
+		return raw, nil
+	}
+	b := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%':
+			if i+2 >= len(raw) || unhex(raw[i+1]) < 0 || unhex(raw[i+2]) < 0 {
+				return "", errors.New("a malformed percent escape")
+			}
+			b = append(b, byte(unhex(raw[i+1])<<4|unhex(raw[i+2])))
+			i += 2
+		case rawValueChar(c):
+			b = append(b, c)
+		default:
+			return "", errors.New("a character that must be percent-encoded")
 		}
 	}
-	return req, nil
+	return string(b), nil
 }
 
-func parseBool(key string, vs []string) (bool, error) {
-	if len(vs) != 1 {
-		return false, fmt.Errorf("resolver: requirement %s: given %d times", key, len(vs))
-	}
-	switch strings.ToLower(vs[0]) {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("resolver: requirement %s: want true or false", key)
+// rawValueChar reports whether c may appear unescaped in a value: printable
+// ASCII except the separators '&', '=', ';' (which url.ParseQuery treats as
+// an error after half-parsing) and '#'.
+func rawValueChar(c byte) bool {
+	return c > 0x20 && c < 0x7f && c != '&' && c != '=' && c != ';' && c != '#'
 }
 
-func parseList(key string, vs []string) ([]string, error) {
-	for _, v := range vs {
-		if v == "" || len(v) > maxRequirementValue {
-			return nil, fmt.Errorf("resolver: requirement %s: empty or longer than %d bytes", key, maxRequirementValue)
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// safeName returns name quoted for an error message (a log line) when it is
+// short printable ASCII, else only its length: the header on
+// /resolve/{path...} may carry client bytes if a gateway fails to override
+// it, and a log line must not carry arbitrary request data.
+func safeName(name string) string {
+	if len(name) > 32 {
+		return fmt.Sprintf("(%d bytes)", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= 0x20 || c >= 0x7f {
+			return fmt.Sprintf("(%d bytes)", len(name))
 		}
 	}
-	return vs, nil
+	return strconv.Quote(name)
 }
 
 // Check returns the reason id fails req, or ReasonNone.
