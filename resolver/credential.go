@@ -24,7 +24,8 @@ func (c Credential) LogValue() slog.Value {
 
 // Extractor finds the credential of a request, in the order of SPEC §3:
 // Authorization: Bearer, then the configured token headers, then the session
-// cookie. The first credential present decides.
+// cookie. The first credential present decides; a present but malformed one
+// is a denial, never skipped for the next.
 type Extractor struct {
 	TokenHeaders  []string // canonical header names
 	SessionCookie string   // empty: cookie sessions off
@@ -48,14 +49,8 @@ func (e *Extractor) Extract(h http.Header) (Credential, Reason) {
 		if !ok {
 			continue
 		}
-		if len(vs) != 1 {
-			return Credential{Kind: CredentialJWT}, ReasonMalformedHeader
-		}
-		tok := strings.TrimSpace(vs[0])
-		if t, ok := cutScheme(tok); ok {
-			tok = t
-		}
-		if reason := checkToken(tok); reason != ReasonNone {
+		tok, reason := tokenHeader(vs)
+		if reason != ReasonNone {
 			return Credential{Kind: CredentialJWT}, reason
 		}
 		return Credential{Kind: CredentialJWT, Value: tok}, ReasonNone
@@ -73,34 +68,52 @@ func (e *Extractor) Extract(h http.Header) (Credential, Reason) {
 	return Credential{Kind: CredentialSession, Value: id}, ReasonNone
 }
 
-// bearer reads Authorization header values. Only the Bearer scheme (any case)
-// is a credential of ours: another scheme (Basic for an upstream app) is not
-// present as far as the resolver is concerned.
+// bearer reads Authorization header values. A value whose first six bytes
+// are "bearer" in any case is ours whatever follows: "Bearer<TAB>x",
+// "Bearer", "Bearerx" are refused (malformed_authorization), never passed
+// over for a token header or the cookie. Only "Bearer" 1*SP token is
+// accepted (RFC 6750 §2.1). Another scheme (Basic for an upstream app) is
+// not present as far as the resolver is concerned.
 func bearer(vs []string) (token string, present bool, reason Reason) {
 	if len(vs) != 1 {
 		// Two Authorization headers: refuse rather than guess which one the
 		// upstream will read.
 		return "", true, ReasonMalformedHeader
 	}
-	v := strings.TrimSpace(vs[0])
-	tok, ok := cutScheme(v)
-	if !ok {
-		if strings.EqualFold(v, "bearer") {
-			return "", true, ReasonMalformedHeader
-		}
+	return cutBearer(trimOWS(vs[0]))
+}
+
+// tokenHeader reads a configured token header: exactly one value, the raw
+// token, or "Bearer" 1*SP token under the same rule as Authorization.
+func tokenHeader(vs []string) (string, Reason) {
+	if len(vs) != 1 {
+		return "", ReasonMalformedHeader
+	}
+	v := trimOWS(vs[0])
+	if tok, ours, reason := cutBearer(v); ours {
+		return tok, reason
+	}
+	return v, checkToken(v)
+}
+
+// cutBearer returns the token of a Bearer credential. ours is false when v
+// does not start with "bearer" (any case).
+func cutBearer(v string) (tok string, ours bool, reason Reason) {
+	const scheme = "bearer"
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return "", false, ReasonNone
 	}
+	rest := v[len(scheme):]
+	if rest == "" || rest[0] != ' ' {
+		return "", true, ReasonMalformedHeader
+	}
+	tok = strings.TrimLeft(rest, " ")
 	return tok, true, checkToken(tok)
 }
 
-// cutScheme strips a case-insensitive "Bearer " prefix.
-func cutScheme(v string) (string, bool) {
-	const scheme = "bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", false
-	}
-	return strings.TrimLeft(v[len(scheme):], " "), true
-}
+// trimOWS strips the optional whitespace (SP, HTAB) around a field value,
+// which HTTP/1 parsers drop but other transports may pass on.
+func trimOWS(v string) string { return strings.Trim(v, " \t") }
 
 // checkToken refuses empty, oversized and obviously non-JWT values before they
 // reach a verifier. The verifier does the real parsing.
@@ -125,35 +138,48 @@ func isTokenChar(c byte) bool {
 		c == '-' || c == '_' || c == '.'
 }
 
-// cookieValue finds the named cookie in Cookie header lines. The first cookie
-// of that name wins, as browsers send the most specific path first.
+// cookieValue finds the named cookie in Cookie header lines. The name
+// matches exactly (RFC 6265: case-sensitive). A second cookie of that name,
+// in one line or across lines, is refused rather than picking one: another
+// component (a proxy's cache key, the upstream app) may pick the other.
+// For the same reason a cookie whose name differs from it only in case or
+// by whitespace before '=' ("SESSION=", "session =", which NGINX's
+// $cookie_session and some frameworks read as the session) is refused.
 func cookieValue(lines []string, name string) (value string, present bool, reason Reason) {
 	for _, line := range lines {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || strings.TrimSpace(k) != name {
+			k, v, ok := strings.Cut(trimOWS(part), "=")
+			if !ok || !strings.EqualFold(trimOWS(k), name) {
 				continue
 			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			switch {
-			case v == "":
-				return "", true, ReasonMalformedSession
-			case len(v) > MaxCredentialBytes:
+			if k != name || present {
 				return "", true, ReasonMalformedSession
 			}
-			for i := 0; i < len(v); i++ {
-				if !isTokenChar(v[i]) {
-					return "", true, ReasonMalformedSession
-				}
+			value, present, reason = cookieID(v), true, ReasonNone
+			if value == "" {
+				reason = ReasonMalformedSession
 			}
-			return v, true, ReasonNone
 		}
 	}
-	return "", false, ReasonNone
+	return value, present, reason
+}
+
+// cookieID returns the session ID in a cookie value, or "" when it is
+// empty, oversized or holds a character a session ID never has.
+func cookieID(v string) string {
+	v = trimOWS(v)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" || len(v) > MaxCredentialBytes {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if !isTokenChar(v[i]) {
+			return ""
+		}
+	}
+	return v
 }
