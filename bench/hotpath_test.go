@@ -85,11 +85,11 @@ func newHotpath(tb testing.TB, cacheTTL time.Duration, redisURL string) *hotpath
 		tb.Cleanup(func() { rs.Close() })
 		opts.Sessions, opts.Revocations = rs, rs
 		if cacheTTL > 0 {
-			opts.Shared = cache.NewShared(client, session.DefaultPrefix)
+			opts.Shared = cache.NewShared(client, cache.SharedOptions{Prefix: session.DefaultPrefix})
 		}
 	}
 	if cacheTTL > 0 {
-		l1 := cache.NewL1(0, 0)
+		l1 := cache.NewL1(cache.L1Options{})
 		cache.NewMetrics(reg, l1)
 		opts.Cache = l1
 	}

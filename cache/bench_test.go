@@ -42,7 +42,7 @@ func benchHandler(b *testing.B) http.Handler {
 	}}
 	h := resolver.New(resolver.Options{
 		Tokens: tokens, Sessions: sessions, Revocations: &fakeRevocations{},
-		Cache: cache.NewL1(0, 0), SessionCookie: "session", CacheTTL: time.Hour,
+		Cache: cache.NewL1(cache.L1Options{}), SessionCookie: "session", CacheTTL: time.Hour,
 		Metrics: resolver.NewMetrics(prometheus.NewRegistry()),
 	})
 	b.Cleanup(func() {
@@ -110,7 +110,7 @@ func BenchmarkL1Hit(b *testing.B) {
 // size (200,000 entries, 3,125 per shard), none expired: the cost of
 // making room, which a flood of distinct credentials pays on every miss.
 func BenchmarkL1SetFull(b *testing.B) {
-	c := cache.NewL1(0, 0)
+	c := cache.NewL1(cache.L1Options{})
 	exp := time.Now().Add(time.Hour)
 	vs := make([]*resolver.Verdict, 1<<16) // distinct users: short tag lists
 	for i := range vs {

@@ -27,12 +27,12 @@ type Bus struct {
 }
 
 // NewBus returns a bus on channel (e.g. "authresolver:v1:invalidate").
-// shared and metrics may be nil.
+// shared and metrics may be nil. l1 should be built with
+// L1Options.Disabled: Run turns it on once subscribed.
 func NewBus(client redis.UniversalClient, channel string, l1 *L1, shared *Shared, log *slog.Logger, m *Metrics) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l1.SetEnabled(false) // until the first subscription is confirmed
 	return &Bus{client: client, channel: channel, l1: l1, shared: shared, log: log, metrics: m}
 }
 
@@ -52,8 +52,10 @@ func (b *Bus) Invalidate(ctx context.Context, tag string) error {
 	return errors.Join(errs...)
 }
 
-// Run receives invalidations until ctx is done.
+// Run receives invalidations until ctx is done. It keeps the L1 off while
+// the subscription is not confirmed, from its start on.
 func (b *Bus) Run(ctx context.Context) {
+	b.l1.SetEnabled(false)
 	defer b.setUp(false)
 	for ctx.Err() == nil {
 		b.receive(ctx)

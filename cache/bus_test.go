@@ -36,13 +36,10 @@ func startReplica(t *testing.T, srv *redistest.Server) *busReplica {
 		Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, ContextTimeoutEnabled: true,
 	})
-	r := &busReplica{l1: cache.NewL1(0, 0), reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
-	r.shared = cache.NewShared(client, testPrefix)
+	r := &busReplica{l1: cache.NewL1(cache.L1Options{Disabled: true}), reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
+	r.shared = cache.NewShared(client, cache.SharedOptions{Prefix: testPrefix})
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.bus = cache.NewBus(client, testChannel, r.l1, r.shared, log, cache.NewMetrics(r.reg, r.l1))
-	if r.l1.Enabled() {
-		t.Error("L1 is on before the bus is subscribed")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -199,5 +196,29 @@ func TestBusStop(t *testing.T) {
 	}
 	if r.l1.Enabled() {
 		t.Error("L1 is still on after the bus stopped: nothing would invalidate it")
+	}
+}
+
+// TestBusLifecycle: building a bus leaves the L1 alone (constructors have
+// no side effects); Run keeps it off from its start until subscribed, even
+// when it was built enabled.
+func TestBusLifecycle(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	l1 := cache.NewL1(cache.L1Options{})
+	k := key(1, 1)
+	set(l1, k, sessionVerdict("u1", "h1", time.Now().Add(time.Hour)))
+	b := cache.NewBus(client, testChannel, l1, nil, nil, nil)
+	if !l1.Enabled() || !has(l1, k) {
+		t.Fatal("NewBus changed the L1")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b.Run(ctx)
+	if l1.Enabled() || has(l1, k) {
+		t.Error("after Run without a subscription the L1 is on or holds an entry")
+	}
+	if cache.NewL1(cache.L1Options{Disabled: true}).Enabled() {
+		t.Error("an L1 built Disabled is on")
 	}
 }

@@ -30,6 +30,7 @@ type L1 struct {
 	tagSeed    maphash.Seed
 	maxEntries int // per shard
 	maxBytes   int // per shard
+	now        func() time.Time
 }
 
 var _ resolver.Cache = (*L1)(nil)
@@ -50,26 +51,41 @@ type entry struct {
 	tags    []uint64
 }
 
-// NewL1 returns an enabled cache holding at most maxEntries verdicts and
-// about maxBytes bytes (zero: the defaults). The bounds are split evenly
-// over the shards and rounded down, but every shard holds at least one
-// entry: below 64 entries the cache may hold 64.
-func NewL1(maxEntries, maxBytes int) *L1 {
-	if maxEntries <= 0 {
-		maxEntries = DefaultMaxEntries
+// L1Options configure an L1. Zero values mean the defaults.
+type L1Options struct {
+	MaxEntries int // default DefaultMaxEntries
+	MaxBytes   int // approximate; default DefaultMaxBytes
+	// Disabled starts the cache off, for use with a Bus: it turns the
+	// cache on once its invalidation subscription is confirmed, so nothing
+	// is served from it while revocations could be missed.
+	Disabled bool
+	Now      func() time.Time // default time.Now; decides which entries have expired when making room
+}
+
+// NewL1 returns a cache holding at most o.MaxEntries verdicts and about
+// o.MaxBytes bytes. The bounds are split evenly over the shards and rounded
+// down, but every shard holds at least one entry: below 64 entries the
+// cache may hold 64.
+func NewL1(o L1Options) *L1 {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
 	}
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxBytes
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	c := &L1{
 		tagSeed:    maphash.MakeSeed(),
-		maxEntries: max(maxEntries/shardCount, 1),
-		maxBytes:   max(maxBytes/shardCount, 1),
+		maxEntries: max(o.MaxEntries/shardCount, 1),
+		maxBytes:   max(o.MaxBytes/shardCount, 1),
+		now:        o.Now,
 	}
 	for i := range c.shards {
 		c.shards[i].reset()
 	}
-	c.enabled.Store(true)
+	c.enabled.Store(!o.Disabled)
 	return c
 }
 
@@ -122,7 +138,7 @@ func (c *L1) Set(k resolver.Key, v *resolver.Verdict, epoch uint64) {
 	if old := s.entries[k]; old != nil {
 		s.remove(k, old)
 	}
-	s.makeRoom(e.size, c.maxEntries, c.maxBytes, time.Now().UnixNano())
+	s.makeRoom(e.size, c.maxEntries, c.maxBytes, c.now().UnixNano())
 	s.entries[k] = e
 	s.bytes += e.size
 	for _, t := range e.tags {

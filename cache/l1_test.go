@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/authresolver/authresolver/cache"
+	"github.com/authresolver/authresolver/internal/testclock"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -56,7 +57,7 @@ func checkInvariants(t *testing.T, c *cache.L1) {
 
 func TestL1TTL(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := cache.NewL1(0, 0)
+	c := cache.NewL1(cache.L1Options{})
 	k := key(1, 1)
 	v := sessionVerdict("u1", "h1", now.Add(5*time.Second))
 	set(c, k, v)
@@ -83,7 +84,7 @@ func TestL1TTL(t *testing.T) {
 
 func TestL1BoundedByEntries(t *testing.T) {
 	const perShard = 4
-	c := cache.NewL1(perShard*cache.ShardCount, 0)
+	c := cache.NewL1(cache.L1Options{MaxEntries: perShard * cache.ShardCount})
 	exp := time.Now().Add(time.Hour)
 
 	// One shard: the newest entry is always stored, older ones make room.
@@ -113,14 +114,14 @@ func TestL1BoundedByEntries(t *testing.T) {
 func TestL1BoundBelowOnePerShard(t *testing.T) {
 	// A bound below one entry per shard cannot be split evenly; NewL1 says
 	// what it keeps instead of holding up to ShardCount entries.
-	c := cache.NewL1(10, 0)
+	c := cache.NewL1(cache.L1Options{MaxEntries: 10})
 	exp := time.Now().Add(time.Hour)
 	for i := range 1000 {
 		set(c, key(uint64(i), uint64(i)), denialVerdict(exp))
 	}
 	n, _ := c.Len()
 	perShard, _ := c.ShardBounds()
-	t.Logf("NewL1(10, 0): %d per shard, %d entries held after 1000 sets", perShard, n)
+	t.Logf("NewL1 with MaxEntries 10: %d per shard, %d entries held after 1000 sets", perShard, n)
 	if n > max(10, cache.ShardCount) {
 		t.Errorf("%d entries held", n)
 	}
@@ -130,7 +131,7 @@ func TestL1BoundedByBytes(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	one := sessionVerdict("user-000", "handle-000", exp).Size()
 	const fit = 5
-	c := cache.NewL1(1_000_000, fit*one*cache.ShardCount)
+	c := cache.NewL1(cache.L1Options{MaxEntries: 1_000_000, MaxBytes: fit * one * cache.ShardCount})
 	for i := range 40 {
 		k := inShard(3, i)
 		set(c, k, sessionVerdict(fmt.Sprintf("user-%03d", i), fmt.Sprintf("handle-%03d", i), exp))
@@ -153,7 +154,7 @@ func TestL1BoundedByBytes(t *testing.T) {
 }
 
 func TestL1EvictsExpiredFirst(t *testing.T) {
-	c := cache.NewL1(4*cache.ShardCount, 0)
+	c := cache.NewL1(cache.L1Options{MaxEntries: 4 * cache.ShardCount})
 	now := time.Now()
 	for i := range 3 {
 		set(c, inShard(0, i), denialVerdict(now.Add(-time.Second)))
@@ -166,6 +167,28 @@ func TestL1EvictsExpiredFirst(t *testing.T) {
 	}
 	if n, _ := c.Len(); n != 2 {
 		t.Errorf("Len = %d, want 2 (the expired entries gone)", n)
+	}
+	checkInvariants(t, c)
+}
+
+// TestL1MakeRoomUsesClock: which entries have expired when room is made is
+// decided by the injected clock, not the wall clock.
+func TestL1MakeRoomUsesClock(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0) // far from the wall clock
+	clk := testclock.New(t0)
+	c := cache.NewL1(cache.L1Options{MaxEntries: 4 * cache.ShardCount, Now: clk.Now})
+	for i := range 3 {
+		set(c, inShard(0, i), denialVerdict(t0.Add(time.Second)))
+	}
+	keep := inShard(0, 3)
+	set(c, keep, sessionVerdict("u", "keep", t0.Add(time.Hour)))
+	clk.Advance(2 * time.Second) // the denials have expired by this clock
+	set(c, inShard(0, 4), sessionVerdict("u", "new", t0.Add(time.Hour)))
+	if n, _ := c.Len(); n != 2 {
+		t.Errorf("Len = %d, want 2 (the entries expired by the injected clock gone)", n)
+	}
+	if _, ok := c.Get(keep, clk.Now()); !ok {
+		t.Error("a live entry was evicted while expired ones were there")
 	}
 	checkInvariants(t, c)
 }
@@ -212,7 +235,7 @@ func TestL1Invalidate(t *testing.T) {
 	for layout, keyOf := range layouts {
 		for _, tc := range tests {
 			t.Run(layout+"/"+tc.tag, func(t *testing.T) {
-				c := cache.NewL1(0, 0)
+				c := cache.NewL1(cache.L1Options{})
 				now := time.Now()
 				for i, n := range names {
 					set(c, keyOf(i), verdicts[n])
@@ -238,7 +261,7 @@ func TestL1Invalidate(t *testing.T) {
 }
 
 func TestL1ReplaceDropsOldTags(t *testing.T) {
-	c := cache.NewL1(0, 0)
+	c := cache.NewL1(cache.L1Options{})
 	k := key(9, 9)
 	exp := time.Now().Add(time.Hour)
 	set(c, k, sessionVerdict("u1", "old", exp))
@@ -268,7 +291,7 @@ func TestL1Epoch(t *testing.T) {
 		{"disable and enable", func(c *cache.L1) { c.SetEnabled(false); c.SetEnabled(true) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := cache.NewL1(0, 0)
+			c := cache.NewL1(cache.L1Options{})
 			k := key(1, 2)
 			before := c.Epoch()
 			tc.change(c)
@@ -288,7 +311,7 @@ func TestL1Epoch(t *testing.T) {
 }
 
 func TestL1SetEnabled(t *testing.T) {
-	c := cache.NewL1(0, 0)
+	c := cache.NewL1(cache.L1Options{})
 	if !c.Enabled() {
 		t.Fatal("a new L1 is off")
 	}
@@ -321,7 +344,7 @@ func TestL1SetEnabled(t *testing.T) {
 // TestL1Concurrent runs Get, Set, Invalidate, Flush and SetEnabled at once
 // (meant for -race) and then checks the shards' bookkeeping.
 func TestL1Concurrent(t *testing.T) {
-	c := cache.NewL1(8*cache.ShardCount, 0) // small: eviction runs too
+	c := cache.NewL1(cache.L1Options{MaxEntries: 8 * cache.ShardCount}) // small: eviction runs too
 	exp := time.Now().Add(time.Hour)
 	var wg sync.WaitGroup
 	var stop atomic.Bool
@@ -370,7 +393,7 @@ func TestL1Concurrent(t *testing.T) {
 func TestL1RevocationRace(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	for round := range 200 {
-		c := cache.NewL1(0, 0)
+		c := cache.NewL1(cache.L1Options{})
 		var revoked atomic.Bool
 		var wg sync.WaitGroup
 		start := make(chan struct{})

@@ -136,7 +136,7 @@ func TestBurstIsCollapsed(t *testing.T) {
 				reg := prometheus.NewRegistry()
 				h := router(resolver.New(resolver.Options{
 					Tokens: tokens, Sessions: sessions, Revocations: revocations,
-					Cache: cache.NewL1(0, 0), Shared: shared,
+					Cache: cache.NewL1(cache.L1Options{}), Shared: shared,
 					SessionCookie: "session", CacheTTL: 30 * time.Second,
 					Metrics: resolver.NewMetrics(reg),
 				}))
@@ -219,7 +219,7 @@ func TestCacheNeverOutlivesCredential(t *testing.T) {
 			}}
 			h := router(resolver.New(resolver.Options{
 				Tokens: tokens, Sessions: sessions, Revocations: &fakeRevocations{},
-				Cache: cache.NewL1(0, 0), SessionCookie: "session",
+				Cache: cache.NewL1(cache.L1Options{}), SessionCookie: "session",
 				CacheTTL: 30 * time.Second, DenialTTL: time.Second, Now: clk.Now,
 			}))
 			req, wantReason := bearerRequest(testToken), resolver.ReasonExpired

@@ -24,14 +24,23 @@ import (
 type Shared struct {
 	client redis.UniversalClient
 	prefix string
+	now    func() time.Time
 }
 
 var _ resolver.SharedCache = (*Shared)(nil)
 
-// NewShared returns the L2 tier over client; prefix starts its keys (e.g.
-// "authresolver:v1:").
-func NewShared(client redis.UniversalClient, prefix string) *Shared {
-	return &Shared{client: client, prefix: prefix}
+// SharedOptions configure a Shared.
+type SharedOptions struct {
+	Prefix string           // starts every key, e.g. "authresolver:v1:"
+	Now    func() time.Time // default time.Now
+}
+
+// NewShared returns the L2 tier over client.
+func NewShared(client redis.UniversalClient, o SharedOptions) *Shared {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Shared{client: client, prefix: o.Prefix, now: o.Now}
 }
 
 func (s *Shared) key(cred resolver.Credential) string {
@@ -75,7 +84,7 @@ func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Id
 	if !c.ID.ExpiresAt.IsZero() && c.ID.ExpiresAt.Before(until) {
 		until = c.ID.ExpiresAt
 	}
-	if !time.Now().Before(until) {
+	if !s.now().Before(until) {
 		// The key's TTL ends by the writer's clock; a replica whose clock
 		// is ahead must not reuse it after.
 		return resolver.Identity{}, time.Time{}, current, nil
@@ -86,7 +95,7 @@ func (s *Shared) Get(ctx context.Context, cred resolver.Credential) (resolver.Id
 // Set stores id for cred for ttl, tagged with the generation read before the
 // decision was made.
 func (s *Shared) Set(ctx context.Context, cred resolver.Credential, id resolver.Identity, ttl time.Duration, gen uint64) error {
-	b, err := json.Marshal(cached{Gen: gen, Until: time.Now().Add(ttl), ID: id})
+	b, err := json.Marshal(cached{Gen: gen, Until: s.now().Add(ttl), ID: id})
 	if err != nil {
 		return fmt.Errorf("cache: shared set: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authresolver/authresolver/cache"
 	"github.com/authresolver/authresolver/internal/redistest"
+	"github.com/authresolver/authresolver/internal/testclock"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -42,7 +43,7 @@ func sharedIdentity(exp time.Time) resolver.Identity {
 func TestShared(t *testing.T) {
 	srv, client := newRedis(t)
 	ctx := context.Background()
-	s := cache.NewShared(client, testPrefix)
+	s := cache.NewShared(client, cache.SharedOptions{Prefix: testPrefix})
 	cred := resolver.Credential{Kind: resolver.CredentialJWT, Value: testToken}
 	id := sharedIdentity(time.Now().Add(time.Hour).Truncate(time.Second))
 
@@ -154,6 +155,31 @@ func TestShared(t *testing.T) {
 			t.Error("Bump with Redis down: no error")
 		}
 	})
+}
+
+// TestSharedUsesClock: the end of an entry is written and checked by the
+// injected clock.
+func TestSharedUsesClock(t *testing.T) {
+	_, client := newRedis(t)
+	ctx := context.Background()
+	clk := testclock.New(time.Now())
+	s := cache.NewShared(client, cache.SharedOptions{Prefix: testPrefix, Now: clk.Now})
+	cred := resolver.Credential{Kind: resolver.CredentialJWT, Value: testToken}
+	_, _, gen, err := s.Get(ctx, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, cred, sharedIdentity(clk.Now().Add(time.Hour)), 10*time.Second, gen); err != nil {
+		t.Fatal(err)
+	}
+	_, until, _, _ := s.Get(ctx, cred)
+	if want := clk.Now().Add(10 * time.Second); !until.Equal(want) {
+		t.Errorf("until = %v, want %v (the injected clock + ttl)", until, want)
+	}
+	clk.Advance(10 * time.Second) // the key still lives in Redis
+	if _, until, _, _ := s.Get(ctx, cred); !until.IsZero() {
+		t.Errorf("Get at the entry's end by the injected clock hit (until %v)", until)
+	}
 }
 
 func sha256Hex(s string) string {

@@ -306,7 +306,7 @@ func (a *app) startCache(ctx context.Context) (resolver.Cache, resolver.SharedCa
 	if a.cfg.CacheTTL == 0 {
 		return nil, nil, nil
 	}
-	l1 := cache.NewL1(a.cfg.CacheMaxEntries, 0)
+	l1 := cache.NewL1(cache.L1Options{MaxEntries: a.cfg.CacheMaxEntries, Disabled: a.redis != nil}) // the bus turns it on
 	metrics := cache.NewMetrics(a.reg, l1)
 	if a.redis == nil {
 		return l1, nil, func(_ context.Context, tag string) error {
@@ -316,7 +316,7 @@ func (a *app) startCache(ctx context.Context) (resolver.Cache, resolver.SharedCa
 	}
 	var shared *cache.Shared
 	if a.cfg.CacheShared {
-		shared = cache.NewShared(a.redis, session.DefaultPrefix)
+		shared = cache.NewShared(a.redis, cache.SharedOptions{Prefix: session.DefaultPrefix})
 	}
 	bus := cache.NewBus(a.redis, session.DefaultPrefix+"invalidate", l1, shared, a.log, metrics)
 	go bus.Run(ctx)
