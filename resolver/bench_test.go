@@ -135,7 +135,7 @@ func BenchmarkAssertion(b *testing.B) {
 			b.Run(tier+"/"+name, func(b *testing.B) {
 				o := resolver.Options{Tokens: jwks.NewSet(v), Asserter: signers[name], CacheTTL: 5 * time.Second}
 				if tier == "L1 hit" {
-					o.Cache = cache.NewL1(1000, 0)
+					o.Cache = cache.NewL1(cache.L1Options{MaxEntries: 1000})
 				}
 				r := resolver.New(o)
 				reqs := make([]*http.Request, len(toks))

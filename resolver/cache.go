@@ -117,7 +117,9 @@ type Cache interface {
 	// Set stores v for k, unless the cache was invalidated or flushed
 	// since Epoch returned epoch (the verdict may predate a revocation).
 	Set(k Key, v *Verdict, epoch uint64)
-	// Epoch changes with every invalidation and flush.
+	// Epoch changes with every invalidation and flush, before the
+	// invalidation returns: the resolver reads it before and after a
+	// lookup to tell whether the lookup may predate a revocation.
 	Epoch() uint64
 }
 

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +40,14 @@ type Options struct {
 	Logger        *slog.Logger
 	Metrics       *Metrics // nil: not measured
 	Now           func() time.Time
+	// FlightTimeout bounds one verification or lookup (with its L2 and
+	// revocation round trips). It runs detached from the request that
+	// started it, as other requests may be waiting on it; default 5s.
+	FlightTimeout time.Duration
+	// ValidSessionID reports whether a cookie value has the shape of a
+	// session ID; others are refused (malformed_session) before any I/O.
+	// Nil: every value goes to the store.
+	ValidSessionID func(string) bool
 }
 
 // Handler answers the resolve endpoints.
@@ -71,6 +78,9 @@ func New(o Options) *Handler {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FlightTimeout <= 0 {
+		o.FlightTimeout = DefaultFlightTimeout
 	}
 	h := &Handler{
 		opts:    o,
@@ -214,41 +224,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 	h.observe(outcomeAllow, ReasonNone, start)
 }
 
-// verdict returns the decision for cred: from the in-process cache, else
-// resolved once for all concurrent requests carrying the same credential.
-func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error) {
-	key := h.keys.key(cred)
-	if h.opts.Cache != nil {
-		if v, ok := h.opts.Cache.Get(key, h.now()); ok {
-			h.metrics.cacheResult(tierL1, true)
-			return v, nil
-		}
-		h.metrics.cacheResult(tierL1, false)
-	}
-	flight := string(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, key.A), key.B))
-	ran := false
-	res, err, _ := h.flights.Do(flight, func() (any, error) {
-		ran = true
-		// One caller's cancellation must not fail the others waiting on
-		// this flight; every I/O below has its own timeout.
-		return h.fill(context.WithoutCancel(ctx), cred, key)
-	})
-	if !ran {
-		h.metrics.collapsed()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Verdict), nil
-}
-
-// fill resolves cred (from the shared cache, else the verifier or store) and
-// caches the verdict.
-func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict, error) {
-	var epoch uint64
-	if h.opts.Cache != nil {
-		epoch = h.opts.Cache.Epoch()
-	}
+// fill resolves cred from the shared cache, else the verifier or store.
+// store is false for a verdict that must not be reused.
+func (h *Handler) fill(ctx context.Context, cred Credential) (v *Verdict, store bool, err error) {
 	var gen uint64
 	if h.opts.Shared != nil {
 		id, until, g, err := h.opts.Shared.Get(ctx, cred)
@@ -259,14 +237,13 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 			h.metrics.cacheResult(tierL2, true)
 			v, err := h.newVerdict(id, ReasonNone)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if v.Expires.After(until) {
 				// A refilled L1 must not outlive the shared entry.
 				v.Expires = until
 			}
-			h.store(key, v, epoch)
-			return v, nil
+			return v, true, nil
 		default:
 			h.metrics.cacheResult(tierL2, false)
 			gen = g
@@ -274,24 +251,20 @@ func (h *Handler) fill(ctx context.Context, cred Credential, key Key) (*Verdict,
 	}
 	id, reason, cacheable, err := h.resolve(ctx, cred)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	v, err := h.newVerdict(id, reason)
+	v, err = h.newVerdict(id, reason)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if !cacheable {
-		return v, nil
-	}
-	h.store(key, v, epoch)
-	if h.opts.Shared != nil && v.Reason == ReasonNone {
+	if cacheable && h.opts.Shared != nil && v.Reason == ReasonNone {
 		if ttl := v.Expires.Sub(h.now()); ttl >= time.Second {
 			if err := h.opts.Shared.Set(ctx, cred, id, ttl, gen); err != nil {
 				h.log.LogAttrs(ctx, slog.LevelDebug, "shared cache unavailable", slog.String("error", err.Error()))
 			}
 		}
 	}
-	return v, nil
+	return v, cacheable, nil
 }
 
 // newVerdict prepares the answer for an identity or a denial, with how long
@@ -344,12 +317,6 @@ func (h *Handler) assert(id *Identity, vals []string, now time.Time) (time.Time,
 	}
 	vals[hAssertion] = tok
 	return exp, nil
-}
-
-func (h *Handler) store(key Key, v *Verdict, epoch uint64) {
-	if h.opts.Cache != nil && v.Expires.After(h.now()) {
-		h.opts.Cache.Set(key, v, epoch)
-	}
 }
 
 // resolve asks the verifier or store who cred belongs to. A technical

@@ -53,6 +53,7 @@ type Config struct {
 	CacheTTL        time.Duration `env:"CACHE_TTL" envDefault:"5s"`
 	CacheMaxEntries int           `env:"CACHE_MAX_ENTRIES" envDefault:"200000"`
 	CacheShared     bool          `env:"CACHE_SHARED" envDefault:"false"`
+	FlightTimeout   time.Duration `env:"FLIGHT_TIMEOUT" envDefault:"5s"`
 	HeaderPrefix    string        `env:"HEADER_PREFIX" envDefault:"X-Auth-"`
 	ClaimHeaders    string        `env:"CLAIM_HEADERS"`
 
@@ -256,6 +257,7 @@ func (c *Config) validateDurations() error {
 		{"SESSION_LIFETIME", c.SessionLifetime, time.Minute, 10 * 365 * 24 * time.Hour},
 		{"REVOCATION_TTL", c.RevocationTTL, time.Minute, 365 * 24 * time.Hour},
 		{"CACHE_TTL", c.CacheTTL, 0, time.Hour},
+		{"FLIGHT_TIMEOUT", c.FlightTimeout, 100 * time.Millisecond, time.Minute},
 		{"SHUTDOWN_DELAY", c.ShutdownDelay, 0, 5 * time.Minute},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second, 10 * time.Minute},
 	}

@@ -62,6 +62,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{map[string]string{"AUTHRESOLVER_CACHE_TTL": "5"}, "AUTHRESOLVER_CACHE_TTL: not a duration"},
 		{map[string]string{"AUTHRESOLVER_CACHE_TTL": "-1s"}, "AUTHRESOLVER_CACHE_TTL: -1s is out of range"},
+		{map[string]string{"AUTHRESOLVER_FLIGHT_TIMEOUT": "0s"}, "AUTHRESOLVER_FLIGHT_TIMEOUT: 0s is out of range"},
 		{map[string]string{"AUTHRESOLVER_JWT_LEEWAY": "1h"}, "AUTHRESOLVER_JWT_LEEWAY: 1h0m0s is out of range"},
 		{map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "8080"}, "AUTHRESOLVER_LISTEN_ADDR: want host:port"},
 		{map[string]string{"AUTHRESOLVER_REDIS_URL": "http://x"}, "AUTHRESOLVER_REDIS_URL: want redis://"},

@@ -162,6 +162,8 @@ func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache, sig
 		TokenHeaders:       a.cfg.TokenHeaders,
 		SessionCookie:      a.cfg.SessionCookie,
 		CacheTTL:           a.cfg.CacheTTL,
+		FlightTimeout:      a.cfg.FlightTimeout,
+		ValidSessionID:     func(s string) bool { _, err := session.ParseID(s); return err == nil },
 		Logger:             a.log,
 		Metrics:            resolver.NewMetrics(a.reg),
 	})
