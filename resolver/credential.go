@@ -112,8 +112,17 @@ func cutBearer(v string) (tok string, ours bool, reason Reason) {
 }
 
 // trimOWS strips the optional whitespace (SP, HTAB) around a field value,
-// which HTTP/1 parsers drop but other transports may pass on.
-func trimOWS(v string) string { return strings.Trim(v, " \t") }
+// which HTTP/1 parsers drop but other transports may pass on. (A loop:
+// strings.Trim builds its cutset's table on every call, on the hot path.)
+func trimOWS(v string) string {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
 
 // checkToken refuses empty, oversized and obviously non-JWT values before they
 // reach a verifier. The verifier does the real parsing.
@@ -151,10 +160,16 @@ func cookieValue(lines []string, name string) (value string, present bool, reaso
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			k, v, ok := strings.Cut(trimOWS(part), "=")
-			if !ok || !strings.EqualFold(trimOWS(k), name) {
+			if !ok {
 				continue
 			}
-			if k != name || present {
+			if k != name {
+				if tk := trimOWS(k); len(tk) == len(name) && strings.EqualFold(tk, name) {
+					return "", true, ReasonMalformedSession
+				}
+				continue
+			}
+			if present {
 				return "", true, ReasonMalformedSession
 			}
 			value, present, reason = cookieID(v), true, ReasonNone
