@@ -142,8 +142,7 @@ func base64url(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if c := s[i]; c == '.' || !isTokenChar(c) {
 			return false
 		}
 	}

@@ -159,10 +159,10 @@ func unescapeValue(raw string) (string, error) {
 		case c == '+':
 			b = append(b, ' ')
 		case c == '%':
-			if i+2 >= len(raw) || unhex(raw[i+1]) < 0 || unhex(raw[i+2]) < 0 {
+			if i+2 >= len(raw) || unhex(raw[i+1]) > 15 || unhex(raw[i+2]) > 15 {
 				return "", errors.New("a malformed percent escape")
 			}
-			b = append(b, byte(unhex(raw[i+1])<<4|unhex(raw[i+2])))
+			b = append(b, unhex(raw[i+1])<<4|unhex(raw[i+2]))
 			i += 2
 		case rawValueChar(c):
 			b = append(b, c)
@@ -180,16 +180,17 @@ func rawValueChar(c byte) bool {
 	return c > 0x20 && c < 0x7f && c != '&' && c != '=' && c != ';' && c != '#'
 }
 
-func unhex(c byte) int {
+// unhex returns the value of hex digit c, or 255 when c is not one.
+func unhex(c byte) byte {
 	switch {
 	case '0' <= c && c <= '9':
-		return int(c - '0')
+		return c - '0'
 	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
+		return c - 'a' + 10
 	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
+		return c - 'A' + 10
 	}
-	return -1
+	return 255
 }
 
 // safeName returns name quoted for an error message (a log line) when it is

@@ -2,11 +2,11 @@ package resolver
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -183,9 +183,8 @@ func refUnescape(s string) string {
 		case '+':
 			b = append(b, ' ')
 		case '%':
-			var c byte
-			fmt.Sscanf(s[i+1:i+3], "%02x", &c)
-			b = append(b, c)
+			c, _ := strconv.ParseUint(s[i+1:i+3], 16, 8) // refPair matched two hex digits
+			b = append(b, byte(c))
 			i += 2
 		default:
 			b = append(b, s[i])
