@@ -143,9 +143,9 @@ func decodeSegment(dst, src []byte) ([]byte, bool) {
 }
 
 // parse reads the header JSON. It fails on a header that is not a JSON
-// object, on wrongly typed alg/kid/typ, and on "crit": this package
-// understands no JWS extension, so it must refuse any marked critical
-// (RFC 7515 §4.1.11).
+// object, on a duplicate member, on wrongly typed alg/kid/typ, and on
+// "crit": this package understands no JWS extension, so it must refuse any
+// marked critical (RFC 7515 §4.1.11).
 func (h *header) parse(data []byte) bool {
 	if !json.Valid(data) {
 		return false
@@ -154,30 +154,24 @@ func (h *header) parse(data []byte) bool {
 	if !ok {
 		return false
 	}
-	var seen uint8
 	for {
 		name, value, more := obj.next()
 		if !more {
 			break
 		}
-		var bit uint8
 		var dst *string
-		switch string(memberName(name)) {
+		switch string(name) {
 		case "alg":
-			bit, dst = 1, &h.alg
+			dst = &h.alg
 		case "kid":
-			bit, dst = 2, &h.kid
+			dst = &h.kid
 		case "typ":
-			bit, dst = 4, &h.typ
+			dst = &h.typ
 		case "crit":
 			return false
 		default:
 			continue
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
 		s, ok := jsonString(value)
 		if !ok {
 			return false
@@ -187,8 +181,9 @@ func (h *header) parse(data []byte) bool {
 	return obj.ok
 }
 
-// parse reads the claims this package maps. A claim of the wrong JSON type
-// makes the whole token malformed (the safe reading of a claim we cannot
+// parse reads the claims this package maps. A duplicate member (mapped or
+// not, null or not) or a claim of the wrong JSON type makes the whole token
+// malformed (the safe reading of a claim we cannot
 // interpret), with these tolerances seen in real issuers: dates may be
 // integers or fractions; booleans may be the strings "true" and "false";
 // aud, roles and amr may be a single string instead of an array; scope and
@@ -210,7 +205,7 @@ func (c *claims) parse(data []byte) bool {
 		var bit uint32
 		var ok bool
 		isNull := string(value) == "null"
-		switch string(memberName(name)) {
+		switch string(name) {
 		case "iss":
 			bit = hasIss
 			c.iss, ok = jsonString(value)
@@ -270,7 +265,7 @@ func (c *claims) parse(data []byte) bool {
 		default:
 			continue
 		}
-		if c.has&bit != 0 || !ok {
+		if !ok {
 			return false
 		}
 		if !isNull {
@@ -311,7 +306,8 @@ func (c *claims) identity() resolver.Identity {
 // extraClaims returns the values of the named claims in payload as text:
 // strings as they are, numbers and booleans as their JSON text, arrays of
 // strings comma-joined, anything else as compact JSON. Absent and null
-// claims are left out. payload has passed claims.parse.
+// claims are left out. payload has passed claims.parse, so no name is
+// there twice.
 func extraClaims(payload []byte, names []string) map[string]string {
 	out := make(map[string]string, len(names))
 	obj, ok := newObjectReader(payload)
@@ -323,7 +319,7 @@ func extraClaims(payload []byte, names []string) map[string]string {
 		if !more {
 			return out
 		}
-		n := string(memberName(name))
+		n := string(name)
 		if !containsString(names, n) || string(value) == "null" {
 			continue
 		}
@@ -472,28 +468,71 @@ func jsonDate(v []byte) (time.Time, bool) {
 }
 
 // memberName returns an object member name, unescaped in the rare case it
-// holds escapes ("\u0069ss" is "iss"). Callers switch on string(name),
-// which does not allocate.
-func memberName(raw []byte) []byte {
+// holds escapes ("\u0069ss" is "iss"), and whether it had any. Callers
+// switch on string(name), which does not allocate.
+func memberName(raw []byte) (name []byte, escaped bool) {
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return raw
+		return raw, false
 	}
 	quoted := make([]byte, 0, len(raw)+2)
 	quoted = append(append(append(quoted, '"'), raw...), '"')
 	var s string
 	if json.Unmarshal(quoted, &s) != nil {
-		return nil
+		return nil, true
 	}
-	return []byte(s)
+	return []byte(s), true
 }
 
 // objectReader iterates over the members of a JSON object that json.Valid
-// has accepted, returning raw names (without quotes, still escaped) and
-// raw values. It never panics on other input; it stops and clears ok.
+// has accepted, returning unescaped names and raw values. It refuses a
+// member name seen before in the object (compared after unescaping, as
+// encoding/json would): RFC 7519 §4 lets a parser either reject duplicate
+// claims or take the last, and parsers that take different ones read one
+// token two ways ({"sub":null,"sub":"admin"}). It never panics on other
+// input; it stops and clears ok.
 type objectReader struct {
 	data []byte
 	pos  int
 	ok   bool
+	seen memberNames
+}
+
+// memberNames is the set of names an objectReader has returned. Tokens
+// carry a dozen or two claims: the first few are kept as spans of the
+// document and compared in place, without allocating; past them, or once a
+// name was escaped (so that its text is not in the document), all names go
+// to a map, so that a payload of thousands of tiny members costs linear
+// time.
+type memberNames struct {
+	spans [24][2]int
+	n     int
+	m     map[string]struct{}
+}
+
+// add records name, found in data at [start, end) unless escaped, and
+// reports false if it was there already.
+func (s *memberNames) add(data, name []byte, escaped bool, start, end int) bool {
+	if s.m == nil && !escaped && s.n < len(s.spans) {
+		for _, sp := range s.spans[:s.n] {
+			if bytes.Equal(data[sp[0]:sp[1]], name) {
+				return false
+			}
+		}
+		s.spans[s.n] = [2]int{start, end}
+		s.n++
+		return true
+	}
+	if s.m == nil {
+		s.m = make(map[string]struct{}, 2*len(s.spans))
+		for _, sp := range s.spans[:s.n] {
+			s.m[string(data[sp[0]:sp[1]])] = struct{}{}
+		}
+	}
+	if _, dup := s.m[string(name)]; dup {
+		return false
+	}
+	s.m[string(name)] = struct{}{}
+	return true
 }
 
 func newObjectReader(data []byte) (objectReader, bool) {
@@ -505,7 +544,7 @@ func newObjectReader(data []byte) (objectReader, bool) {
 }
 
 // next returns the next member; more is false at the end of the object or
-// on malformed input (then r.ok is false).
+// on malformed input or a duplicate name (then r.ok is false).
 func (r *objectReader) next() (name, value []byte, more bool) {
 	d := r.data
 	i := skipSpace(d, r.pos)
@@ -521,7 +560,11 @@ func (r *objectReader) next() (name, value []byte, more bool) {
 		r.ok = false
 		return nil, nil, false
 	}
-	name = d[i+1 : end-1]
+	name, escaped := memberName(d[i+1 : end-1])
+	if name == nil && escaped || !r.seen.add(d, name, escaped, i+1, end-1) {
+		r.ok = false
+		return nil, nil, false
+	}
 	i = skipSpace(d, end)
 	if i >= len(d) || d[i] != ':' {
 		r.ok = false

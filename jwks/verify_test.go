@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,24 @@ func TestVerify(t *testing.T) {
 			[]byte(`{"iss":"https://issuer.test","sub":"","Sub":"admin","aud":"api","exp":9999999999}`)), resolver.ReasonMissingClaim},
 		{"duplicate sub", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
 			[]byte(`{"iss":"https://issuer.test","sub":"u","sub":"admin","aud":"api","exp":9999999999}`)), resolver.ReasonMalformedToken},
+		{"null sub then sub", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":null,"sub":"admin","aud":"api","exp":9999999999}`)), resolver.ReasonMalformedToken},
+		{"null exp then exp", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":null,"exp":9999999999}`)), resolver.ReasonMalformedToken},
+		{"duplicate unmapped claim", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999,"email":"a@x","email":"b@x"}`)), resolver.ReasonMalformedToken},
+		{"duplicate spelt with an escape", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","\u0073ub":"admin","aud":"api","exp":9999999999}`)), resolver.ReasonMalformedToken},
+		{"duplicate after many claims", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999,`+manyClaims(40)+`,"c7":0}`)), resolver.ReasonMalformedToken},
+		{"many distinct claims", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999,`+manyClaims(40)+`}`)), resolver.ReasonNone},
+		{"duplicate nested member is the claim's business", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999,"x":{"a":1,"a":2}}`)), resolver.ReasonNone},
+		{"duplicate alg header", k.es256.SignRaw([]byte(`{"alg":"none","alg":"ES256","kid":"es256"}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999}`)), resolver.ReasonMalformedToken},
+		{"duplicate unknown header", k.es256.SignRaw([]byte(`{"alg":"ES256","kid":"es256","x":1,"x":2}`),
+			[]byte(`{"iss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999}`)), resolver.ReasonMalformedToken},
 		{"escaped claim names", k.es256.SignRaw([]byte(`{"\u0061lg":"ES256","kid":"es256"}`),
 			[]byte(`{"\u0069ss":"https://issuer.test","sub":"u","aud":"api","exp":9999999999}`)), resolver.ReasonNone},
 		{"exp as a string", k.es256.Mint(valid(func(c map[string]any) { c["exp"] = "tomorrow" })), resolver.ReasonMalformedToken},
@@ -388,4 +407,13 @@ func newlined(tok string) string {
 	parts := strings.Split(tok, ".")
 	parts[1] = parts[1][:4] + "\n" + parts[1][4:]
 	return strings.Join(parts, ".")
+}
+
+// manyClaims returns n distinct members "c0":0,"c1":0,… without braces.
+func manyClaims(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"c%d":0`, i)
+	}
+	return strings.Join(parts, ",")
 }
