@@ -9,6 +9,12 @@
 // mapping verified claims to a resolver.Identity. A Set routes tokens of
 // several issuers to their Verifier.
 //
+// Fetches are bounded: 1 MiB per document, 10s per fetch, at most 3
+// redirects and only to the configured URL's scheme and host. Key sets are
+// bounded too: at most 4 keys per kid (later ones are skipped) and 100
+// usable keys per set (a larger set is refused, the last good one stays),
+// so that no token costs more than a few signature checks.
+//
 // jwx parses the JWKS; tokens are split, decoded and their signatures
 // checked here with the standard library over keys converted once per
 // fetch, which costs little more than the signature check itself.
@@ -95,7 +101,9 @@ type Options struct {
 	ExtraClaims []string
 	// HTTPClient fetches http(s) URLs; nil means a client with a 10s
 	// overall timeout and dial/TLS timeouts. Each fetch is bounded by 10s
-	// whatever the client. file:// URLs are always read with the built-in
+	// whatever the client, and follows at most 3 redirects, each to the
+	// URL's own scheme and host (a copy of the client is used, with that
+	// CheckRedirect). file:// URLs are always read with the built-in
 	// client.
 	HTTPClient *http.Client
 	// MinRefresh and MaxRefresh bound the refresh interval taken from the
@@ -204,10 +212,12 @@ func New(opts Options) (*Verifier, error) {
 			return nil, errors.New("jwks: empty audience")
 		}
 	}
-	client := opts.HTTPClient
-	if u.Scheme == "file" || client == nil {
-		client = newHTTPClient()
+	client := newHTTPClient()
+	if opts.HTTPClient != nil && u.Scheme != "file" {
+		c := *opts.HTTPClient // a copy: the caller's client keeps its own policy
+		client = &c
 	}
+	client.CheckRedirect = checkRedirect
 	v.client = timeoutClient{client}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
@@ -278,19 +288,29 @@ func newHTTPClient() *http.Client {
 	tr.TLSHandshakeTimeout = 5 * time.Second
 	tr.ResponseHeaderTimeout = fetchTimeout
 	tr.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
-	return &http.Client{
-		Timeout:   fetchTimeout,
-		Transport: tr,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
-				return errors.New("jwks: too many redirects")
-			}
-			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-				return errors.New("jwks: refusing a redirect from https to " + req.URL.Scheme)
-			}
-			return nil
-		},
+	return &http.Client{Timeout: fetchTimeout, Transport: tr}
+}
+
+// maxRedirects bounds the redirects followed for one JWKS fetch.
+const maxRedirects = 3
+
+// errRedirect is returned for a redirect checkRedirect refuses.
+var errRedirect = errors.New("jwks: redirect refused")
+
+// checkRedirect follows a redirect only to the scheme and host (with port)
+// of the configured URL, at most maxRedirects times: the URL was checked
+// at start-up (https, or http to loopback), and a redirect must not take
+// the fetch elsewhere — from a loopback http:// JWKS to another host, or
+// to file:// through the transport that serves files.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	switch {
+	case len(via) > maxRedirects:
+		return fmt.Errorf("%w: more than %d redirects", errRedirect, maxRedirects)
+	case req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host):
+		return fmt.Errorf("%w: %s://%s is not the JWKS URL's scheme and host", errRedirect, req.URL.Scheme, req.URL.Host)
 	}
+	return nil
 }
 
 // timeoutClient bounds every request by fetchTimeout, also with an
@@ -475,7 +495,10 @@ func (v *Verifier) transform(ctx context.Context, res *http.Response) (*keySet, 
 		if err != nil {
 			return nil, fmt.Errorf("jwks: parse %s: %w", v.url, err)
 		}
-		ks = convertSet(set, v.log)
+		ks, err = convertSet(ctx, set, v.log)
+		if err != nil {
+			return nil, fmt.Errorf("jwks: %s: %w", v.url, err)
+		}
 		if len(ks.all) == 0 {
 			// More likely a broken deployment than an issuer that retired
 			// all its keys: keep the last good set.

@@ -1,6 +1,7 @@
 package jwks
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -248,11 +249,28 @@ type keySet struct {
 // lookup returns the keys with id kid.
 func (s *keySet) lookup(kid string) []*publicKey { return s.byID[kid] }
 
+// Bounds on a key set, so that a hostile or broken JWKS cannot make each
+// token cost many signature checks. A kid names one key, or a few during a
+// rotation that republishes it under the same id (or one per algorithm
+// for a key without alg): past maxKeysPerID, keys sharing an id are
+// skipped. Real issuers publish a handful of keys (Entra ID about ten): a
+// set with more than maxKeys usable ones is refused as a whole, and the
+// last good set stays in use.
+const (
+	maxKeysPerID = 4
+	maxKeys      = 100
+)
+
+// errTooManyKeys is returned by convertSet for a set over maxKeys.
+var errTooManyKeys = fmt.Errorf("jwks: more than %d usable signature keys", maxKeys)
+
 // convertSet converts the signature keys of set. Keys for encryption,
 // symmetric keys, keys of unsupported types or curves, RSA keys under
 // minRSABits and entries jwx could not parse are skipped, each with a
 // debug log line, since a JWKS often carries keys that are not ours to use.
-func convertSet(set jwk.Set, log *slog.Logger) *keySet {
+// Keys past maxKeysPerID with one kid are skipped with a warning; more than
+// maxKeys usable keys are errTooManyKeys.
+func convertSet(ctx context.Context, set jwk.Set, log *slog.Logger) (*keySet, error) {
 	ks := &keySet{byID: make(map[string][]*publicKey, set.Len())}
 	for i := range set.Len() {
 		key, ok := set.Key(i)
@@ -262,14 +280,21 @@ func convertSet(set jwk.Set, log *slog.Logger) *keySet {
 		kid, _ := key.KeyID()
 		pk, err := convertKey(key)
 		if err != nil {
-			log.Debug("jwks: skipping key", slog.String("kid", kid), slog.Any("reason", err))
+			log.DebugContext(ctx, "jwks: skipping key", slog.String("kid", kid), slog.Any("reason", err))
 			continue
+		}
+		if len(ks.byID[kid]) == maxKeysPerID {
+			log.WarnContext(ctx, "jwks: skipping key: too many keys share its kid", slog.String("kid", kid), slog.Int("max", maxKeysPerID))
+			continue
+		}
+		if len(ks.all) == maxKeys {
+			return nil, errTooManyKeys
 		}
 		pk.kid = kid
 		ks.all = append(ks.all, pk)
 		ks.byID[kid] = append(ks.byID[kid], pk)
 	}
-	return ks
+	return ks, nil
 }
 
 func convertKey(key jwk.Key) (*publicKey, error) {
