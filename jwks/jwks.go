@@ -151,11 +151,12 @@ type Verifier struct {
 	firstOnce sync.Once
 	first     chan struct{} // closed after the first fetch attempt
 
-	mu   sync.Mutex
-	ctrl httprc.Controller
-	res  *httprc.ResourceBase[*keySet]
-	stop context.CancelFunc
-	done context.Context // cancelled by Close
+	mu      sync.Mutex
+	started bool
+	ctrl    httprc.Controller // nil before Start and after Close
+	res     *httprc.ResourceBase[*keySet]
+	stop    context.CancelFunc // ends the background refresh
+	closed  chan struct{}      // closed by Close: ends waits on a refresh
 }
 
 var (
@@ -187,6 +188,7 @@ func New(opts Options) (*Verifier, error) {
 		metrics:    opts.Metrics,
 		now:        opts.Now,
 		first:      make(chan struct{}),
+		closed:     make(chan struct{}),
 	}
 	algs := opts.Algorithms
 	if len(algs) == 0 {
@@ -349,9 +351,11 @@ func (v *Verifier) Issuer() string { return v.issuer }
 // Start begins the background refresh and waits for the first fetch, at
 // most until ctx is done or the fetch timeout (10s) passes. A failed first
 // fetch is logged, not returned: the process starts, Ready reports false
-// and Verify returns ErrNoKeys until a fetch succeeds. ctx scopes the
-// background refresh; Close ends it. Start returns an error only if the
-// refresh cannot be set up or v was already started.
+// and Verify returns ErrNoKeys until a fetch succeeds. The background
+// refresh runs until Close, not until ctx is done: a server passes its
+// signal context to stop waiting at start-up, and keeps refreshing while
+// it drains. Start returns an error only if the refresh cannot be set up
+// or v was already started.
 //
 // The refresh runs on httprc directly rather than through jwk.Cache, which
 // is a thin wrapper around it: jwk.Cache builds its own transformer and
@@ -360,11 +364,12 @@ func (v *Verifier) Issuer() string { return v.issuer }
 // fetched set into verification keys once, in its own transformer.
 func (v *Verifier) Start(ctx context.Context) error {
 	v.mu.Lock()
-	if v.done != nil {
+	if v.started {
 		v.mu.Unlock()
 		return errors.New("jwks: verifier already started")
 	}
-	runCtx, stop := context.WithCancel(ctx)
+	v.started = true
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	client := httprc.NewClient(
 		httprc.WithWorkers(1), // serializes background and forced fetches
 		httprc.WithHTTPClient(v.client),
@@ -390,7 +395,7 @@ func (v *Verifier) Start(ctx context.Context) error {
 		_ = ctrl.Shutdown(time.Second)
 		return fmt.Errorf("jwks: register %s: %w", v.url, err)
 	}
-	v.ctrl, v.res, v.stop, v.done = ctrl, res, stop, runCtx
+	v.ctrl, v.res, v.stop = ctrl, res, stop
 	v.mu.Unlock()
 	v.metrics.add(v)
 
@@ -407,8 +412,9 @@ func (v *Verifier) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background refresh. The keys already fetched stay usable
-// until they are stale; refetches fail with ErrNotStarted.
+// Close stops the background refresh and ends the waits of refreshes in
+// flight. The keys already fetched stay usable until they are stale;
+// refetches fail with ErrNotStarted.
 func (v *Verifier) Close() {
 	v.mu.Lock()
 	ctrl, stop := v.ctrl, v.stop
@@ -417,6 +423,7 @@ func (v *Verifier) Close() {
 	if ctrl == nil {
 		return
 	}
+	close(v.closed)
 	stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -457,14 +464,20 @@ func (v *Verifier) usableKeys() (*keySet, error) {
 // keys stay in use and the error is returned.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	v.mu.Lock()
-	ctrl, done := v.ctrl, v.done
+	ctrl := v.ctrl
 	v.mu.Unlock()
 	if ctrl == nil {
 		return ErrNotStarted
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	defer context.AfterFunc(done, cancel)()
+	go func() {
+		select {
+		case <-v.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if err := ctrl.Refresh(ctx, v.url); err != nil {
 		err = fmt.Errorf("jwks: fetch %s: %w", v.url, err)
 		v.fetchFailed(ctx, err)
@@ -524,7 +537,7 @@ func (v *Verifier) backgroundFailed(ctx context.Context, err error) {
 
 func (v *Verifier) fetchFailed(ctx context.Context, err error) {
 	v.metrics.refreshed(v.issuer, outcomeError)
-	v.log.WarnContext(ctx, "jwks: refresh failed; keeping the last key set", slog.String("url", v.url), slog.Any("err", err))
+	v.log.WarnContext(ctx, "jwks: refresh failed; keeping the last key set", slog.String("url", v.url), slog.Any("error", err))
 	v.firstOnce.Do(func() { close(v.first) })
 }
 

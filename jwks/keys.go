@@ -280,7 +280,7 @@ func convertSet(ctx context.Context, set jwk.Set, log *slog.Logger) (*keySet, er
 		kid, _ := key.KeyID()
 		pk, err := convertKey(key)
 		if err != nil {
-			log.DebugContext(ctx, "jwks: skipping key", slog.String("kid", kid), slog.Any("reason", err))
+			log.DebugContext(ctx, "jwks: skipping key", slog.String("kid", kid), slog.Any("error", err))
 			continue
 		}
 		if len(ks.byID[kid]) == maxKeysPerID {

@@ -59,8 +59,9 @@ func TestLogs(t *testing.T) {
 	var buf syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	v := startVerifier(t, jwks.Options{URL: srv.URL(), Algorithms: []string{"ES256"}, Logger: log})
-	if !strings.Contains(buf.String(), "jwks: refresh failed") || !strings.Contains(buf.String(), `"issuer":"https://issuer.test"`) {
-		t.Errorf("no refresh failure logged with the issuer:\n%s", buf.String())
+	if !strings.Contains(buf.String(), "jwks: refresh failed") || !strings.Contains(buf.String(), `"issuer":"https://issuer.test"`) ||
+		!strings.Contains(buf.String(), `"error":"`) {
+		t.Errorf("no refresh failure logged with the issuer and \"error\":\n%s", buf.String())
 	}
 
 	srv.SetStatus(http.StatusOK)
@@ -80,5 +81,32 @@ func TestLogs(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Fatalf("logs contain a token or part of one:\n%s", logs)
 		}
+	}
+}
+
+// TestRefreshOutlivesStartContext: the context given to Start bounds the
+// wait for the first fetch only; refreshing goes on until Close, so that a
+// server draining after a signal still picks up rotated keys.
+func TestRefreshOutlivesStartContext(t *testing.T) {
+	old, next := keys().es256, keys().other
+	srv := startServer(t, old)
+	v, err := jwks.New(jwks.Options{Issuer: issuer, URL: srv.URL(), Algorithms: []string{"ES256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	cancel()
+
+	srv.SetKeys(next)
+	if got := verify(t, v, next.Mint(claims(nil))); got != resolver.ReasonNone {
+		t.Errorf("rotated-in key after the Start context ended: %q", got)
+	}
+	v.Close()
+	if err := v.Refresh(context.Background()); !errors.Is(err, jwks.ErrNotStarted) {
+		t.Errorf("Refresh after Close: got %v, want ErrNotStarted", err)
 	}
 }
