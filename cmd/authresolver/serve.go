@@ -38,6 +38,7 @@ type app struct {
 	tokens    *jwks.Set
 	store     store
 	redis     redis.UniversalClient // nil with the in-memory store
+	stopBus   func()                // nil without the invalidation bus
 	draining  atomic.Bool
 
 	resolveAddr, adminAddr net.Addr
@@ -61,65 +62,50 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// serve runs the server until ctx is done, then shuts down gracefully:
-// /readyz answers 503, the optional delay passes, in-flight requests finish
-// within the shutdown timeout, key refresh stops and stores close.
-// onStart, when not nil, runs once both listeners accept connections.
+// serve runs the server until ctx (the signal) is done, then shuts down
+// as shutdown says. onStart, when not nil, runs once every listener accepts
+// connections.
+//
+// Only start-up waits on ctx. Background work (JWKS refresh, the
+// invalidation bus) does not end with it: it keeps the caches right while
+// the listeners drain, and shutdown stops it after them.
 func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app) error) error {
 	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := a.startVerifiers(ctx); err != nil {
 		return err
 	}
-	defer a.closeVerifiers()
-	if err := a.openStore(); err != nil {
+	if err := a.openStore(ctx); err != nil {
+		a.stopBackground()
 		return err
 	}
-	defer a.store.Close()
-
 	signer, err := a.loadAssertion()
 	if err != nil {
+		a.stopBackground()
 		return err
 	}
 	l1, shared, invalidate := a.startCache(ctx)
-	resolveRouter := a.resolveHandler(l1, shared, signer)
-	adminRouter := a.adminHandler(invalidate)
-
-	resolveLn, err := listen(cfg.ListenAddr, "LISTEN_ADDR")
+	listeners, err := a.listen(l1, shared, signer, invalidate)
 	if err != nil {
+		a.stopBackground()
 		return err
 	}
-	adminLn, err := listen(cfg.AdminAddr, "ADMIN_ADDR")
-	if err != nil {
-		resolveLn.Close()
-		return err
-	}
-	a.resolveAddr, a.adminAddr = resolveLn.Addr(), adminLn.Addr()
-	servers := []*http.Server{newServer(resolveRouter, log), newServer(adminRouter, log)}
-	errc := make(chan error, 2)
-	for i, ln := range []net.Listener{resolveLn, adminLn} {
-		name := [...]string{"resolve", "admin"}[i]
-		log.Info("listening", "listener", name, "addr", ln.Addr().String())
-		go func() { errc <- servers[i].Serve(ln) }()
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		log.Info("listening", "listener", l.name, "addr", l.addr.String())
+		go func() { errc <- l.serve() }()
 	}
 	if onStart != nil {
 		if err := onStart(a); err != nil {
-			shutdown(servers, time.Second)
-			return err
+			return errors.Join(err, a.shutdown(listeners, 0))
 		}
 	}
 	select {
 	case err := <-errc:
-		shutdown(servers, cfg.ShutdownTimeout)
-		return fmt.Errorf("serve: %w", err)
+		return errors.Join(fmt.Errorf("serve: %w", err), a.shutdown(listeners, 0))
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
-	a.draining.Store(true)
-	if cfg.ShutdownDelay > 0 {
-		time.Sleep(cfg.ShutdownDelay) // let load balancers see /readyz fail first
-	}
-	if err := shutdown(servers, cfg.ShutdownTimeout); err != nil {
+	if err := a.shutdown(listeners, cfg.ShutdownDelay); err != nil {
 		return err
 	}
 	log.Info("stopped")
@@ -140,6 +126,98 @@ func (a *app) loadAssertion() (*assertion.Signer, error) {
 	}
 	a.log.Info("identity assertion on", "kid", s.KeyID(), "jwks", assertion.JWKSPath)
 	return s, nil
+}
+
+// shutdown stops the server in this order, so that it answers as well as
+// ever, from warm caches, until the load balancers have moved away:
+//
+//  1. /readyz answers 503, so that load balancers stop sending traffic;
+//  2. delay (SHUTDOWN_DELAY) passes while every request is still served;
+//  3. every listener stops accepting and finishes its requests within
+//     SHUTDOWN_TIMEOUT, on a fresh context (the signal's is done already);
+//  4. background work stops: the invalidation bus, then JWKS refresh;
+//  5. the session store closes, and with it Redis.
+func (a *app) shutdown(listeners []listener, delay time.Duration) error {
+	a.log.Info("shutting down", "delay", delay.String(), "timeout", a.cfg.ShutdownTimeout.String())
+	a.draining.Store(true)
+	time.Sleep(delay)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, l := range listeners {
+		if err := l.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s listener: %w", l.name, err))
+		}
+	}
+	a.stopBackground()
+	return errors.Join(errs...)
+}
+
+// stopBackground stops the invalidation bus and JWKS refresh and closes
+// the session store (steps 4 and 5 of shutdown). It is also the clean-up
+// of a start-up that fails half-way.
+func (a *app) stopBackground() {
+	if a.stopBus != nil {
+		a.stopBus()
+	}
+	for _, v := range a.verifiers {
+		v.Close()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Warn("closing the session store", "error", err)
+		}
+	}
+}
+
+// listener is one served port. serve blocks until shutdown (or a failure);
+// shutdown stops accepting and waits for the requests in flight until ctx
+// is done, then drops them. HTTP listeners are made by httpListener;
+// another protocol needs only these two functions.
+type listener struct {
+	name     string
+	addr     net.Addr
+	serve    func() error
+	shutdown func(ctx context.Context) error
+}
+
+// listen opens the resolve and admin listeners.
+func (a *app) listen(l1 resolver.Cache, shared resolver.SharedCache, signer *assertion.Signer, invalidate func(context.Context, string) error) ([]listener, error) {
+	resolveLn, err := listenTCP(a.cfg.ListenAddr, "LISTEN_ADDR")
+	if err != nil {
+		return nil, err
+	}
+	adminLn, err := listenTCP(a.cfg.AdminAddr, "ADMIN_ADDR")
+	if err != nil {
+		resolveLn.Close()
+		return nil, err
+	}
+	a.resolveAddr, a.adminAddr = resolveLn.Addr(), adminLn.Addr()
+	return []listener{
+		httpListener("resolve", resolveLn, a.resolveHandler(l1, shared, signer), a.log),
+		httpListener("admin", adminLn, a.adminHandler(invalidate), a.log),
+	}, nil
+}
+
+func httpListener(name string, ln net.Listener, h http.Handler, log *slog.Logger) listener {
+	srv := newServer(h, log)
+	return listener{
+		name: name,
+		addr: ln.Addr(),
+		serve: func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		shutdown: func(ctx context.Context) error {
+			err := srv.Shutdown(ctx)
+			if err != nil {
+				srv.Close()
+			}
+			return err
+		},
+	}
 }
 
 // resolveHandler serves the resolve listener. It routes by hand: a
@@ -219,7 +297,7 @@ func maxLeeway(issuers []issuerConfig) time.Duration {
 	return d
 }
 
-func listen(addr, variable string) (net.Listener, error) {
+func listenTCP(addr, variable string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, bad(variable, "cannot listen: %v", err)
@@ -239,21 +317,6 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// shutdown stops servers with a fresh timeout: the serving context is
-// already cancelled when this runs.
-func shutdown(servers []*http.Server, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var errs []error
-	for _, s := range servers {
-		if err := s.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
-			s.Close()
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // store is what serve needs of a session store; session.RedisStore and
 // session.MemoryStore both are one.
 type store interface {
@@ -267,9 +330,10 @@ type store interface {
 }
 
 // openStore connects to Redis when configured, else keeps sessions and
-// revocations in this process's memory. Connecting does not wait for Redis:
-// /readyz reports whether it answers.
-func (a *app) openStore() error {
+// revocations in this process's memory. It pings Redis once and logs the
+// result; a Redis that does not answer does not stop start-up: /readyz
+// reports it until it answers.
+func (a *app) openStore(ctx context.Context) error {
 	opts := session.Options{
 		IdleTimeout: a.cfg.SessionIdleTimeout,
 		Lifetime:    a.cfg.SessionLifetime,
@@ -291,7 +355,21 @@ func (a *app) openStore() error {
 	redis.SetLogger(redisLogger{a.log})
 	a.redis = client
 	a.store = session.NewRedisStore(client, opts)
+	a.pingStore(ctx)
 	return nil
+}
+
+// startupPingTimeout bounds the start-up ping of Redis.
+const startupPingTimeout = 2 * time.Second
+
+func (a *app) pingStore(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, startupPingTimeout)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		a.log.WarnContext(ctx, "redis does not answer: /readyz answers 503 until it does", "error", err)
+		return
+	}
+	a.log.InfoContext(ctx, "redis answers")
 }
 
 // redisLogger adapts slog to go-redis's internal logger.
@@ -303,7 +381,8 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // startCache builds the decision cache: L1 unless CACHE_TTL is 0, L2 and the
 // invalidation bus when Redis is configured. It returns nil interfaces for
-// tiers that are off, and the function revocations call.
+// tiers that are off, and the function revocations call. The bus runs
+// until a.stopBus, not until ctx is done.
 func (a *app) startCache(ctx context.Context) (resolver.Cache, resolver.SharedCache, func(context.Context, string) error) {
 	if a.cfg.CacheTTL == 0 {
 		return nil, nil, nil
@@ -321,7 +400,16 @@ func (a *app) startCache(ctx context.Context) (resolver.Cache, resolver.SharedCa
 		shared = cache.NewShared(a.redis, cache.SharedOptions{Prefix: session.DefaultPrefix})
 	}
 	bus := cache.NewBus(a.redis, session.DefaultPrefix+"invalidate", l1, shared, a.log, metrics)
-	go bus.Run(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Run(ctx)
+	}()
+	a.stopBus = func() {
+		cancel()
+		<-done
+	}
 	if shared == nil {
 		return l1, nil, bus.Invalidate
 	}
@@ -373,17 +461,11 @@ func (a *app) startVerifiers(ctx context.Context) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		a.closeVerifiers()
+		a.stopBackground()
 		return err
 	}
 	a.tokens = jwks.NewSet(a.verifiers...)
 	return nil
-}
-
-func (a *app) closeVerifiers() {
-	for _, v := range a.verifiers {
-		v.Close()
-	}
 }
 
 // tokenVerifier returns nil when no issuer is configured, so that the
