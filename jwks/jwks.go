@@ -249,6 +249,15 @@ func algorithmError(name string) error {
 	return fmt.Errorf("jwks: unsupported algorithm %q (want RS256/384/512, PS256/384/512, ES256/384/512 or EdDSA)", name)
 }
 
+// CheckURL reports whether s is a JWKS URL New accepts: https://,
+// http:// to a loopback host (localhost, *.localhost, 127.0.0.0/8, ::1),
+// or file:///absolute/path. Configuration calls it to refuse a URL at
+// start-up, naming where it came from.
+func CheckURL(s string) error {
+	_, err := checkURL(s)
+	return err
+}
+
 func checkURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -139,6 +140,9 @@ func fieldVar(field string) string {
 var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 func (c *Config) validate() error {
+	if err := c.trimLists(); err != nil {
+		return err
+	}
 	for _, v := range []struct {
 		name string
 		addr string
@@ -159,12 +163,15 @@ func (c *Config) validate() error {
 	if !validHeaderName(c.HeaderPrefix) {
 		return bad("HEADER_PREFIX", "%q is not a valid header name prefix", c.HeaderPrefix)
 	}
-	for _, h := range c.TokenHeaders {
+	for i, h := range c.TokenHeaders {
 		if !validHeaderName(h) {
 			return bad("TOKEN_HEADERS", "%q is not a valid header name", h)
 		}
 		if strings.EqualFold(h, "Cookie") || strings.EqualFold(h, "Authorization") {
 			return bad("TOKEN_HEADERS", "%q is read already; list only extra headers", h)
+		}
+		if slices.IndexFunc(c.TokenHeaders[:i], func(prev string) bool { return strings.EqualFold(prev, h) }) >= 0 {
+			return bad("TOKEN_HEADERS", "%q is listed twice", h)
 		}
 	}
 	if !validHeaderName(c.SessionCookie) { // cookie names are tokens too
@@ -224,6 +231,29 @@ func (c *Config) validateAssertion() error {
 	return nil
 }
 
+// trimLists trims the spaces around the entries of the comma-list
+// variables ("a, b" is a and b, as a reader means it) and refuses an empty
+// entry ("a,,b", "a,"), which is a typo more likely than an intent.
+func (c *Config) trimLists() error {
+	for _, l := range []struct {
+		name string
+		list []string
+	}{
+		{"REDIS_ADDRS", c.RedisAddrs},
+		{"JWT_AUDIENCE", c.JWTAudience},
+		{"JWT_ALGORITHMS", c.JWTAlgorithms},
+		{"TOKEN_HEADERS", c.TokenHeaders},
+	} {
+		for i, e := range l.list {
+			l.list[i] = strings.TrimSpace(e)
+			if l.list[i] == "" {
+				return bad(l.name, "empty entry in the comma list %q", strings.Join(l.list, ","))
+			}
+		}
+	}
+	return nil
+}
+
 func (c *Config) validateRedis() error {
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
@@ -277,6 +307,9 @@ func (c *Config) validateIssuers() error {
 		if c.JWTJWKSURL == "" {
 			return bad("JWT_JWKS_URL", "is empty but AUTHRESOLVER_JWT_ISSUER is set")
 		}
+		if err := checkJWKSURL(c.JWTJWKSURL); err != nil {
+			return bad("JWT_JWKS_URL", "%v", err)
+		}
 		c.issuers = append(c.issuers, issuerConfig{
 			Issuer: c.JWTIssuer, JWKSURL: c.JWTJWKSURL, Audiences: c.JWTAudience,
 			Algorithms: c.JWTAlgorithms, Type: c.JWTType, leeway: c.JWTLeeway,
@@ -307,13 +340,6 @@ func (c *Config) validateIssuers() error {
 			return bad("ISSUERS", "issuer %q is configured twice", is.Issuer)
 		}
 		seen[is.Issuer] = true
-		if err := checkJWKSURL(is.JWKSURL); err != nil {
-			v := "ISSUERS"
-			if is.Issuer == c.JWTIssuer {
-				v = "JWT_JWKS_URL"
-			}
-			return bad(v, "%v", err)
-		}
 	}
 	return nil
 }
@@ -323,6 +349,12 @@ func (c *Config) validateIssuers() error {
 func (c *Config) defaultIssuer(is *issuerConfig) error {
 	if is.Issuer == "" || is.JWKSURL == "" {
 		return errors.New("issuer and jwks_url are required")
+	}
+	if err := checkJWKSURL(is.JWKSURL); err != nil {
+		return err
+	}
+	if slices.Contains(is.Audiences, "") {
+		return errors.New("empty audience")
 	}
 	if len(is.Algorithms) == 0 {
 		is.Algorithms = c.JWTAlgorithms
@@ -353,36 +385,32 @@ func checkAlgorithms(algs []string) error {
 	return nil
 }
 
-// checkJWKSURL allows https, file, and http only to a loopback host: keys
-// fetched over plain HTTP from elsewhere could be swapped in transit.
+// checkJWKSURL checks a JWKS URL with the rules the verifier applies
+// (https, http to a loopback host, file:///absolute/path), so that the
+// configuration is refused at start-up naming the variable that holds it.
 func checkJWKSURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("JWKS URL %q: %v", raw, err)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return fmt.Errorf("JWKS URL %q has no host", raw)
-		}
-	case "file":
-		if u.Path == "" {
-			return fmt.Errorf("JWKS URL %q has no path", raw)
-		}
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("JWKS URL %q: http:// is only allowed for a loopback host; use https://", raw)
-		}
-	default:
-		return fmt.Errorf("JWKS URL %q: want https://, http:// (loopback) or file://", raw)
+	if err := jwks.CheckURL(raw); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "jwks: "))
 	}
 	return nil
 }
 
+// identityHeaders are the names, after the prefix, of the headers the
+// resolver sets itself (SPEC §3, including the signed assertion). A claim
+// header may not take one of them: it would overwrite or shadow a header
+// an app trusts.
+var identityHeaders = []string{
+	"Session-Valid", "User-Id", "User-Anonymous", "User-Verified", "User-Roles",
+	"Session-Amr", "Session-Authenticated-At", "Expires-At", "Credential", "Issuer",
+	"Session-Id", "Error", "Assertion",
+}
+
 // parseClaimHeaders reads "claim=Header,claim2=Header2". The claim may be a
-// URL; the header is after the last '='.
+// URL; the header is after the last '='. Header names are letters, digits
+// and '-' only: CGI, PHP, WSGI and Rack read "_" and "." as "-", so
+// User_Id would reach an app as User-Id. A header that is an identity
+// header, or listed twice, is refused (case-insensitively, as HTTP
+// compares names).
 func parseClaimHeaders(s string) ([]resolver.ClaimHeader, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
@@ -394,13 +422,35 @@ func parseClaimHeaders(s string) ([]resolver.ClaimHeader, error) {
 		if i <= 0 || i == len(part)-1 {
 			return nil, fmt.Errorf("%q: want claim=Header", part)
 		}
-		claim, header := part[:i], part[i+1:]
-		if !validHeaderName(header) {
-			return nil, fmt.Errorf("%q is not a valid header name", header)
+		claim, header := strings.TrimSpace(part[:i]), strings.TrimSpace(part[i+1:])
+		if claim == "" || !plainHeaderName(header) {
+			return nil, fmt.Errorf("%q: want claim=Header, the header of letters, digits and '-'", part)
+		}
+		same := func(name string) bool { return strings.EqualFold(name, header) }
+		if slices.ContainsFunc(identityHeaders, same) {
+			return nil, fmt.Errorf("%q is the name of an identity header; pick another", header)
+		}
+		if slices.ContainsFunc(out, func(ch resolver.ClaimHeader) bool { return same(ch.Header) }) {
+			return nil, fmt.Errorf("header %q is mapped twice", header)
 		}
 		out = append(out, resolver.ClaimHeader{Claim: claim, Header: header})
 	}
 	return out, nil
+}
+
+// plainHeaderName reports whether s is a non-empty header name of ASCII
+// letters, digits and '-', not starting or ending with '-'.
+func plainHeaderName(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether s is a non-empty RFC 9110 token.

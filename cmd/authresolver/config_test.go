@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -69,7 +70,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_REDIS_MASTER_NAME": "m"}, "AUTHRESOLVER_REDIS_MASTER_NAME: needs"},
 		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a"}, "AUTHRESOLVER_JWT_JWKS_URL: is empty"},
 		{map[string]string{"AUTHRESOLVER_JWT_JWKS_URL": "https://a/jwks"}, "AUTHRESOLVER_JWT_ISSUER: is empty"},
-		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a", "AUTHRESOLVER_JWT_JWKS_URL": "http://idp.example/jwks"}, "AUTHRESOLVER_JWT_JWKS_URL: JWKS URL \"http://idp.example/jwks\": http:// is only allowed for a loopback host"},
+		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a", "AUTHRESOLVER_JWT_JWKS_URL": "http://idp.example/jwks"}, "AUTHRESOLVER_JWT_JWKS_URL: JWKS URL \"http://idp.example/jwks\": http:// is allowed for loopback hosts only"},
 		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a", "AUTHRESOLVER_JWT_JWKS_URL": "ftp://a/jwks"}, "AUTHRESOLVER_JWT_JWKS_URL: JWKS URL \"ftp://a/jwks\": want https://"},
 		{map[string]string{"AUTHRESOLVER_JWT_ALGORITHMS": "HS256"}, "AUTHRESOLVER_JWT_ALGORITHMS: \"HS256\" is not supported"},
 		{map[string]string{"AUTHRESOLVER_JWT_ALGORITHMS": "none"}, "AUTHRESOLVER_JWT_ALGORITHMS: \"none\" is not supported"},
@@ -83,18 +84,106 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_TOKEN_HEADERS": "Cookie"}, "AUTHRESOLVER_TOKEN_HEADERS: \"Cookie\" is read already"},
 		{map[string]string{"AUTHRESOLVER_SESSION_COOKIE": "a;b"}, "AUTHRESOLVER_SESSION_COOKIE: \"a;b\" is not a valid cookie name"},
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email"}, "AUTHRESOLVER_CLAIM_HEADERS: \"email\": want claim=Header"},
-		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Bad Header"}, "AUTHRESOLVER_CLAIM_HEADERS: \"Bad Header\" is not a valid header name"},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Bad Header"}, "AUTHRESOLVER_CLAIM_HEADERS: \"email=Bad Header\": want claim=Header, the header of letters, digits and '-'"},
 		{map[string]string{"AUTHRESOLVER_LOG_LEVEL": "loud"}, "AUTHRESOLVER_LOG_LEVEL: want debug"},
 		{map[string]string{"AUTHRESOLVER_ASSERTION_KEY_FILE": "/k.pem"}, "AUTHRESOLVER_ASSERTION_ISSUER: is empty"},
 		{map[string]string{"AUTHRESOLVER_ASSERTION_KEY_FILE": "/k.pem", "AUTHRESOLVER_ASSERTION_ISSUER": "https://a"}, "AUTHRESOLVER_ASSERTION_AUDIENCE: is empty"},
 		{map[string]string{"AUTHRESOLVER_ASSERTION_ISSUER": "https://a", "AUTHRESOLVER_ASSERTION_AUDIENCE": "app"}, "AUTHRESOLVER_ASSERTION_KEY_FILE: is empty"},
 		{map[string]string{"AUTHRESOLVER_ASSERTION_AUDIENCE": " "}, "AUTHRESOLVER_ASSERTION_KEY_FILE: is empty"},
+
+		// One JWKS URL validator (the verifier's), naming the variable.
+		{single("file://etc/jwks.json"), `AUTHRESOLVER_JWT_JWKS_URL: JWKS URL "file://etc/jwks.json": want file:///absolute/path`},
+		{single("file:jwks.json"), `AUTHRESOLVER_JWT_JWKS_URL: JWKS URL "file:jwks.json": want file:///absolute/path`},
+		{single("https:///jwks"), `AUTHRESOLVER_JWT_JWKS_URL: JWKS URL "https:///jwks" has no host`},
+		{single("http://localhost.evil.example/jwks"), `AUTHRESOLVER_JWT_JWKS_URL: JWKS URL "http://localhost.evil.example/jwks": http:// is allowed for loopback hosts only`},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"file://etc/jwks.json"}]`}, `AUTHRESOLVER_ISSUERS: entry 0: JWKS URL "file://etc/jwks.json": want file:///absolute/path`},
+		{map[string]string{"AUTHRESOLVER_ISSUERS": `[{"issuer":"x","jwks_url":"https://x/j","audiences":["a",""]}]`}, "AUTHRESOLVER_ISSUERS: entry 0: empty audience"},
+
+		// Comma lists: an empty entry is refused.
+		{withSingle(map[string]string{"AUTHRESOLVER_JWT_AUDIENCE": "a,,b"}), `AUTHRESOLVER_JWT_AUDIENCE: empty entry in the comma list "a,,b"`},
+		{withSingle(map[string]string{"AUTHRESOLVER_JWT_AUDIENCE": "a, "}), `AUTHRESOLVER_JWT_AUDIENCE: empty entry in the comma list "a,"`},
+		{map[string]string{"AUTHRESOLVER_JWT_ALGORITHMS": "ES256,"}, `AUTHRESOLVER_JWT_ALGORITHMS: empty entry in the comma list "ES256,"`},
+		{map[string]string{"AUTHRESOLVER_TOKEN_HEADERS": "X-Token, ,X-Other"}, `AUTHRESOLVER_TOKEN_HEADERS: empty entry`},
+		{map[string]string{"AUTHRESOLVER_TOKEN_HEADERS": "X-Token,x-token"}, `AUTHRESOLVER_TOKEN_HEADERS: "x-token" is listed twice`},
+		{map[string]string{"AUTHRESOLVER_REDIS_ADDRS": "a:1,,b:2"}, `AUTHRESOLVER_REDIS_ADDRS: empty entry`},
+
+		// A claim header never takes an identity header's name.
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=User-Id"}, `AUTHRESOLVER_CLAIM_HEADERS: "User-Id" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=user-id"}, `AUTHRESOLVER_CLAIM_HEADERS: "user-id" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "x=Error"}, `AUTHRESOLVER_CLAIM_HEADERS: "Error" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "sid=SESSION-ID"}, `AUTHRESOLVER_CLAIM_HEADERS: "SESSION-ID" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "a=Assertion"}, `AUTHRESOLVER_CLAIM_HEADERS: "Assertion" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "v=session-valid"}, `AUTHRESOLVER_CLAIM_HEADERS: "session-valid" is the name of an identity header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "a=Email,b=EMAIL"}, `AUTHRESOLVER_CLAIM_HEADERS: header "EMAIL" is mapped twice`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "a=User_Id"}, `AUTHRESOLVER_CLAIM_HEADERS: "a=User_Id": want claim=Header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "a=User.Id"}, `AUTHRESOLVER_CLAIM_HEADERS: "a=User.Id": want claim=Header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Email,"}, `AUTHRESOLVER_CLAIM_HEADERS: "": want claim=Header`},
+		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": " =Email"}, `AUTHRESOLVER_CLAIM_HEADERS: "=Email": want claim=Header`},
 	}
 	for _, tt := range tests {
 		_, err := loadConfig(tt.env)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("loadConfig(%v) = %v, want an error starting %q", tt.env, err, tt.want)
 		}
+	}
+}
+
+// single is the single-issuer configuration with jwksURL.
+func single(jwksURL string) map[string]string {
+	return map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a.example", "AUTHRESOLVER_JWT_JWKS_URL": jwksURL}
+}
+
+// withSingle adds a valid single-issuer configuration to env.
+func withSingle(env map[string]string) map[string]string {
+	out := single("https://a.example/jwks")
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// TestConfigLists: comma lists are trimmed around their entries.
+func TestConfigLists(t *testing.T) {
+	cfg, err := loadConfig(withSingle(map[string]string{
+		"AUTHRESOLVER_JWT_AUDIENCE":   " a , b",
+		"AUTHRESOLVER_JWT_ALGORITHMS": "ES256, EdDSA ",
+		"AUTHRESOLVER_TOKEN_HEADERS":  "X-Token , X-Other",
+		"AUTHRESOLVER_REDIS_ADDRS":    "127.0.0.1:1, 127.0.0.1:2",
+		"AUTHRESOLVER_CLAIM_HEADERS":  " email = Email , https://example.com/claims/tier=Tier",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := [][]string{cfg.issuers[0].Audiences, cfg.issuers[0].Algorithms, cfg.TokenHeaders, cfg.RedisAddrs}
+	want := [][]string{{"a", "b"}, {"ES256", "EdDSA"}, {"X-Token", "X-Other"}, {"127.0.0.1:1", "127.0.0.1:2"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lists (-want +got):\n%s", diff)
+	}
+	wantClaims := []resolver.ClaimHeader{{Claim: "email", Header: "Email"}, {Claim: "https://example.com/claims/tier", Header: "Tier"}}
+	if diff := cmp.Diff(wantClaims, cfg.claims); diff != "" {
+		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+}
+
+// TestRunRefusesClaimHeaderCollision: the user-visible contract for a
+// claim header that would overwrite an identity header: one line naming
+// the variable, exit 2, nothing served.
+func TestRunRefusesClaimHeaderCollision(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// Should it start after all, it stops when the test gives up.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"serve"}, map[string]string{
+		"AUTHRESOLVER_LISTEN_ADDR":   "127.0.0.1:0",
+		"AUTHRESOLVER_ADMIN_ADDR":    "127.0.0.1:0",
+		"AUTHRESOLVER_CLAIM_HEADERS": "email=User-Id",
+	}, &stdout, &stderr)
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	want := "authresolver: AUTHRESOLVER_CLAIM_HEADERS: \"User-Id\" is the name of an identity header; pick another\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
 	}
 }
 
