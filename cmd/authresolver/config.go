@@ -82,6 +82,7 @@ type issuerConfig struct {
 	Leeway     string   `json:"leeway"`
 	Type       string   `json:"typ"`
 	leeway     time.Duration
+	variable   string // where it was configured: JWT_ISSUER or ISSUERS
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -312,7 +313,7 @@ func (c *Config) validateIssuers() error {
 		}
 		c.issuers = append(c.issuers, issuerConfig{
 			Issuer: c.JWTIssuer, JWKSURL: c.JWTJWKSURL, Audiences: c.JWTAudience,
-			Algorithms: c.JWTAlgorithms, Type: c.JWTType, leeway: c.JWTLeeway,
+			Algorithms: c.JWTAlgorithms, Type: c.JWTType, leeway: c.JWTLeeway, variable: "JWT_ISSUER",
 		})
 	} else if len(c.JWTAudience) > 0 {
 		return bad("JWT_AUDIENCE", "is set but AUTHRESOLVER_JWT_ISSUER is empty")
@@ -363,6 +364,7 @@ func (c *Config) defaultIssuer(is *issuerConfig) error {
 		return err
 	}
 	is.leeway = c.JWTLeeway
+	is.variable = "ISSUERS"
 	if is.Leeway != "" {
 		d, err := time.ParseDuration(is.Leeway)
 		if err != nil || d < 0 || d > 5*time.Minute {

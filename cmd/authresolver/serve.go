@@ -444,7 +444,7 @@ func (a *app) startVerifiers(ctx context.Context) error {
 			Metrics:         metrics,
 		})
 		if err != nil {
-			return bad("ISSUERS", "issuer %q: %v", is.Issuer, err)
+			return bad(is.variable, "issuer %q: %v", is.Issuer, err)
 		}
 		a.verifiers = append(a.verifiers, v)
 	}
