@@ -365,12 +365,19 @@ func TestNginxDecisionCache(t *testing.T) {
 	})
 
 	// Finding 3: NGINX's $cookie_session matches the name in any case and
-	// takes the first, the resolver matches it exactly. A key built from it
-	// would be the anonymous one for a request the resolver authenticates.
+	// takes the first, the resolver matched it exactly, so a key built from
+	// it was the anonymous one for a request the resolver authenticated. Two
+	// defences: the key is the whole Cookie header, and the resolver now
+	// refuses a cookie whose name differs from the session cookie's only in
+	// case (malformed_session), so such a request is never an allow.
 	t.Run("cookie names differing in case do not share the anonymous key", func(t *testing.T) {
 		s := e.Resolver.createSession(t, map[string]any{"user_id": "user-cookie-case"})
 		cookie := sessionCookie(t, s)
 		r := get(t, base+"/public/x", "Cookie", "SESSION=; "+cookie)
+		wantStatus(t, r, http.StatusOK)
+		wantHeaders(t, r.echo(t).Header, "X-Auth-Session-Valid", "false")
+		absent(t, r.echo(t).Header, "X-Auth-User-Id")
+		r = get(t, base+"/public/x", "Cookie", cookie)
 		wantStatus(t, r, http.StatusOK)
 		wantHeaders(t, r.echo(t).Header, "X-Auth-User-Id", "user-cookie-case")
 		for _, c := range []string{"", "SESSION=", "Session=x; theme=dark"} {
