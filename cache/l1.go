@@ -6,6 +6,7 @@ package cache
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,25 @@ type L1 struct {
 	maxEntries int // per shard
 	maxBytes   int // per shard
 	now        func() time.Time
+
+	// recent remembers the last invalidations by epoch (slot epoch %
+	// len), so that a lookup that ran while another credential was
+	// revoked is still usable: only an invalidation of one of its own tags
+	// (or a flush) since it started makes it suspect. recentMu orders an
+	// epoch's increment with the record of what it invalidated.
+	recentMu sync.Mutex
+	recent   [recentInvalidations]invalidation
+}
+
+// recentInvalidations is how many invalidations L1 remembers by tag. A
+// lookup that more of them overtook is treated as invalidated.
+const recentInvalidations = 1024
+
+// invalidation is what one epoch step invalidated.
+type invalidation struct {
+	epoch uint64
+	tag   uint64 // hash of the tag
+	all   bool   // a flush
 }
 
 var _ resolver.Cache = (*L1)(nil)
@@ -116,23 +136,63 @@ func (c *L1) Get(k resolver.Key, now time.Time) (*resolver.Verdict, bool) {
 // Epoch changes with every invalidation and flush.
 func (c *L1) Epoch() uint64 { return c.epoch.Load() }
 
-// Set stores v unless the cache is disabled or was invalidated or flushed
-// since epoch was read. The epoch is checked under the shard lock that
-// Invalidate also takes, so an entry stored just before an invalidation is
-// dropped by it.
+// Changed reports whether an invalidation of one of v's tags, or a flush,
+// happened since Epoch returned since: then v may predate a revocation.
+func (c *L1) Changed(since uint64, v *resolver.Verdict) bool {
+	if c.epoch.Load() == since {
+		return false
+	}
+	return c.changed(since, c.tagHashes(v.Tags()))
+}
+
+func (c *L1) tagHashes(tags []string) []uint64 {
+	hs := make([]uint64, len(tags))
+	for i, t := range tags {
+		hs[i] = maphash.String(c.tagSeed, t)
+	}
+	return hs
+}
+
+// changed reports whether an invalidation since epoch since named one of
+// tags, or was a flush; when the record of those invalidations is gone,
+// it assumes one did.
+func (c *L1) changed(since uint64, tags []uint64) bool {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	now := c.epoch.Load()
+	if now-since > recentInvalidations {
+		return true
+	}
+	for e := since + 1; e <= now; e++ {
+		r := &c.recent[e%recentInvalidations]
+		if r.epoch != e || r.all || slices.Contains(tags, r.tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// advance moves the epoch on, recording what the step invalidates.
+func (c *L1) advance(r invalidation) {
+	c.recentMu.Lock()
+	r.epoch = c.epoch.Add(1)
+	c.recent[r.epoch%recentInvalidations] = r
+	c.recentMu.Unlock()
+}
+
+// Set stores v unless the cache is disabled, or one of v's tags was
+// invalidated or the cache flushed since epoch was read. That is checked
+// under the shard lock that Invalidate also takes, so an entry stored just
+// before an invalidation is dropped by it.
 func (c *L1) Set(k resolver.Key, v *resolver.Verdict, epoch uint64) {
 	if !c.enabled.Load() {
 		return
 	}
-	tags := v.Tags()
-	e := &entry{v: v, expires: v.Expires.UnixNano(), size: v.Size(), tags: make([]uint64, len(tags))}
-	for i, t := range tags {
-		e.tags[i] = maphash.String(c.tagSeed, t)
-	}
+	e := &entry{v: v, expires: v.Expires.UnixNano(), size: v.Size(), tags: c.tagHashes(v.Tags())}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.epoch.Load() != epoch {
+	if c.epoch.Load() != epoch && c.changed(epoch, e.tags) {
 		return
 	}
 	if old := s.entries[k]; old != nil {
@@ -199,10 +259,10 @@ func (s *shard) remove(k resolver.Key, e *entry) {
 }
 
 // Invalidate drops every verdict carrying tag (see resolver.SessionTag and
-// friends) and makes verdicts resolved before now unstorable.
+// friends) and makes verdicts carrying it resolved before now unstorable.
 func (c *L1) Invalidate(tag string) int {
-	c.epoch.Add(1)
 	h := maphash.String(c.tagSeed, tag)
+	c.advance(invalidation{tag: h})
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -225,7 +285,7 @@ func (c *L1) Invalidate(tag string) int {
 
 // Flush drops every verdict.
 func (c *L1) Flush() {
-	c.epoch.Add(1)
+	c.advance(invalidation{all: true})
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()

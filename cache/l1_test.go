@@ -284,11 +284,13 @@ func TestL1Epoch(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(c *cache.L1)
+		stale  bool // the verdict resolved before the change may predate a revocation
 	}{
-		{"invalidate that tag", func(c *cache.L1) { c.Invalidate(resolver.SessionTag("h1")) }},
-		{"invalidate another tag", func(c *cache.L1) { c.Invalidate(resolver.TokenTag("unrelated")) }},
-		{"flush", func(c *cache.L1) { c.Flush() }},
-		{"disable and enable", func(c *cache.L1) { c.SetEnabled(false); c.SetEnabled(true) }},
+		{"invalidate that tag", func(c *cache.L1) { c.Invalidate(resolver.SessionTag("h1")) }, true},
+		{"invalidate its user", func(c *cache.L1) { c.Invalidate(resolver.UserSessionsTag("u1")) }, true},
+		{"invalidate another tag", func(c *cache.L1) { c.Invalidate(resolver.TokenTag("unrelated")) }, false},
+		{"flush", func(c *cache.L1) { c.Flush() }, true},
+		{"disable and enable", func(c *cache.L1) { c.SetEnabled(false); c.SetEnabled(true) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cache.NewL1(cache.L1Options{})
@@ -298,10 +300,15 @@ func TestL1Epoch(t *testing.T) {
 			if c.Epoch() == before {
 				t.Fatal("Epoch did not change")
 			}
-			c.Set(k, sessionVerdict("u1", "h1", exp), before)
-			if _, ok := c.Get(k, time.Now()); ok {
-				t.Error("a verdict resolved before the change was stored")
+			v := sessionVerdict("u1", "h1", exp)
+			if got := c.Changed(before, v); got != tc.stale {
+				t.Errorf("Changed = %v, want %v", got, tc.stale)
 			}
+			c.Set(k, v, before)
+			if _, ok := c.Get(k, time.Now()); ok == tc.stale {
+				t.Errorf("a verdict resolved before the change: stored = %v, want %v", ok, !tc.stale)
+			}
+			c.Flush()
 			set(c, k, sessionVerdict("u1", "h1", exp))
 			if _, ok := c.Get(k, time.Now()); !ok {
 				t.Error("a verdict resolved after the change was not stored")

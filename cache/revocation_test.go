@@ -110,7 +110,7 @@ func TestInvalidationStormIsBounded(t *testing.T) {
 	lookup := store.LookupFn
 	store.LookupFn = func(ctx context.Context, id string) (resolver.Identity, resolver.Reason, error) {
 		identity, reason, err := lookup(ctx, id)
-		l1.Invalidate(resolver.UserSessionsTag("someone-else"))
+		l1.Invalidate(resolver.UserSessionsTag("bob"))
 		return identity, reason, err
 	}
 	h := newSessionHandler(store, l1, nil)
@@ -121,6 +121,54 @@ func TestInvalidationStormIsBounded(t *testing.T) {
 	}
 	if n := store.calls.Load(); n != 3 {
 		t.Errorf("%d lookups, want 3 (bounded)", n)
+	}
+}
+
+// TestOtherRevocationsDuringLookup: revocations of other users while a
+// lookup runs (a stream of logouts elsewhere in the cluster) neither fail
+// it nor keep its verdict out of L1; a flush does.
+func TestOtherRevocationsDuringLookup(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		invalidate func(*cache.L1)
+		want       int
+		wantCached bool
+	}{
+		{"other users", func(l1 *cache.L1) {
+			l1.Invalidate(resolver.UserSessionsTag("someone-else"))
+			l1.Invalidate(resolver.SessionTag("h2"))
+		}, http.StatusOK, true},
+		{"flush", func(l1 *cache.L1) { l1.Flush() }, http.StatusServiceUnavailable, false},
+		{"more than the cache remembers", func(l1 *cache.L1) {
+			for i := range 2000 {
+				l1.Invalidate(resolver.SessionTag(fmt.Sprint("other-", i)))
+			}
+		}, http.StatusServiceUnavailable, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l1 := cache.NewL1(cache.L1Options{})
+			store := newRevocable()
+			lookup := store.LookupFn
+			store.LookupFn = func(ctx context.Context, id string) (resolver.Identity, resolver.Reason, error) {
+				identity, reason, err := lookup(ctx, id)
+				tc.invalidate(l1)
+				return identity, reason, err
+			}
+			h := newSessionHandler(store, l1, nil)
+			if code := serveCode(h, cookieRequest(testSession)); code != tc.want {
+				t.Fatalf("status %d, want %d", code, tc.want)
+			}
+			calls := store.calls.Load()
+			if n, _ := l1.Len(); (n == 1) != tc.wantCached {
+				t.Errorf("L1 holds %d entries, want cached=%v", n, tc.wantCached)
+			}
+			if !tc.wantCached {
+				return
+			}
+			if code := serveCode(h, cookieRequest(testSession)); code != http.StatusOK || store.calls.Load() != calls {
+				t.Errorf("second request: status %d after %d lookups, want 200 from L1", code, store.calls.Load()-calls)
+			}
+		})
 	}
 }
 

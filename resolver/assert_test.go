@@ -55,7 +55,8 @@ func (c *mapCache) Set(k Key, v *Verdict, _ uint64) {
 	c.m[k] = v
 }
 
-func (c *mapCache) Epoch() uint64 { return 0 }
+func (c *mapCache) Epoch() uint64                 { return 0 }
+func (c *mapCache) Changed(uint64, *Verdict) bool { return false }
 
 func TestAssertion(t *testing.T) {
 	const hdr = "X-Auth-Assertion"

@@ -114,13 +114,16 @@ func scopedTag(kind, issuer, id string) string {
 type Cache interface {
 	// Get returns the verdict for k unless it is absent or expired at now.
 	Get(k Key, now time.Time) (*Verdict, bool)
-	// Set stores v for k, unless the cache was invalidated or flushed
-	// since Epoch returned epoch (the verdict may predate a revocation).
+	// Set stores v for k, unless one of v's tags was invalidated or the
+	// cache flushed since Epoch returned epoch (v may predate a revocation).
 	Set(k Key, v *Verdict, epoch uint64)
 	// Epoch changes with every invalidation and flush, before the
-	// invalidation returns: the resolver reads it before and after a
-	// lookup to tell whether the lookup may predate a revocation.
+	// invalidation returns: the resolver reads it before a lookup.
 	Epoch() uint64
+	// Changed reports whether one of v's tags was invalidated, or the
+	// cache flushed, since Epoch returned since: the resolver asks after a
+	// lookup whether its result may predate a revocation.
+	Changed(since uint64, v *Verdict) bool
 }
 
 // SharedCache is the cross-replica (L2) cache of valid credentials.

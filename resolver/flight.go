@@ -33,10 +33,14 @@ var errInvalidationRace = errors.New("resolver: invalidations kept racing the lo
 //     observed, so a request arriving after an invalidation never joins a
 //     lookup that started before it.
 //   - A flight stores its verdict with that epoch; Cache.Set refuses it if
-//     the epoch moved (checked under the lock the invalidation takes).
-//   - After the flight, every caller (the one that ran it too) reads the
-//     epoch again. If it moved, the allow may predate a revocation: it is
-//     not returned but resolved again, at most maxFills times, then 503.
+//     one of its tags was invalidated since (checked under the lock the
+//     invalidation takes).
+//   - After the flight, every caller (the one that ran it too) asks the
+//     cache whether one of the verdict's tags was invalidated since that
+//     epoch. If so, the allow may predate a revocation: it is not returned
+//     but resolved again, at most maxFills times, then 503. Revocations of
+//     other credentials do not count, so a stream of logouts elsewhere
+//     neither fails lookups nor keeps them out of the cache.
 //
 // A denial is returned whatever the epoch: it grants nothing.
 func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error) {
@@ -67,7 +71,7 @@ func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error
 		if err != nil {
 			return nil, err
 		}
-		if v.Reason != ReasonNone || c.Epoch() == epoch {
+		if v.Reason != ReasonNone || !c.Changed(epoch, v) {
 			return v, nil
 		}
 	}
