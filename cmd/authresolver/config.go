@@ -14,6 +14,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/authresolver/authresolver/jwks"
+	"github.com/authresolver/authresolver/login"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -62,6 +63,10 @@ type Config struct {
 	AssertionIssuer   string `env:"ASSERTION_ISSUER"`
 	AssertionAudience string `env:"ASSERTION_AUDIENCE"`
 
+	LoginURL           string   `env:"LOGIN_URL"`
+	LoginRedirectParam string   `env:"LOGIN_REDIRECT_PARAM" envDefault:"redirect_uri"`
+	LoginAllowedHosts  []string `env:"LOGIN_ALLOWED_HOSTS"`
+
 	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
@@ -70,6 +75,7 @@ type Config struct {
 	// Derived by validate.
 	issuers []issuerConfig
 	claims  []resolver.ClaimHeader
+	login   *login.Redirector // nil: no login redirects
 }
 
 // issuerConfig is one trusted issuer, from the single-issuer variables or
@@ -186,6 +192,9 @@ func (c *Config) validate() error {
 	if err := c.validateAssertion(); err != nil {
 		return err
 	}
+	if err := c.validateLogin(); err != nil {
+		return err
+	}
 	switch c.RevocationCheckFailure {
 	case "closed", "open":
 	default:
@@ -253,6 +262,31 @@ func (c *Config) trimLists() error {
 		}
 	}
 	return nil
+}
+
+// validateLogin builds the login redirector when AUTHRESOLVER_LOGIN_URL is
+// set. The other login variables without it are a mistake, not a no-op.
+func (c *Config) validateLogin() error {
+	if c.LoginURL == "" {
+		if len(c.LoginAllowedHosts) > 0 {
+			return bad("LOGIN_ALLOWED_HOSTS", "is set but AUTHRESOLVER_LOGIN_URL is empty")
+		}
+		return nil
+	}
+	rd, err := login.New(login.Options{URL: c.LoginURL, Param: c.LoginRedirectParam, AllowedHosts: c.LoginAllowedHosts})
+	if err == nil {
+		c.login = rd
+		return nil
+	}
+	for _, v := range []struct {
+		name     string
+		sentinel error
+	}{{"LOGIN_REDIRECT_PARAM", login.ErrParam}, {"LOGIN_ALLOWED_HOSTS", login.ErrAllowedHosts}} {
+		if errors.Is(err, v.sentinel) {
+			return bad(v.name, "%s", strings.TrimPrefix(err.Error(), v.sentinel.Error()+": "))
+		}
+	}
+	return bad("LOGIN_URL", "%s", strings.TrimPrefix(err.Error(), login.ErrLoginURL.Error()+": "))
 }
 
 func (c *Config) validateRedis() error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,24 @@ func TestConfigIssuers(t *testing.T) {
 	wantClaims := []resolver.ClaimHeader{{Claim: "email", Header: "Email"}, {Claim: "https://authgear.com/claims/user/roles", Header: "User-Roles-Raw"}}
 	if diff := cmp.Diff(wantClaims, cfg.claims); diff != "" {
 		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigLogin(t *testing.T) {
+	cfg, err := loadConfig(map[string]string{
+		"AUTHRESOLVER_LOGIN_URL":           "https://auth.example.com/login",
+		"AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com, .apps.example.com",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"X-Original-Url": {"https://a.apps.example.com/x"}}
+	got, err := cfg.login.Target(h)
+	if want := "https://auth.example.com/login?redirect_uri=https%3A%2F%2Fa.apps.example.com%2Fx"; err != nil || got != want {
+		t.Errorf("Target = %q, %v; want %q", got, err, want)
+	}
+	if cfg, err := loadConfig(map[string]string{}); err != nil || cfg.login != nil {
+		t.Errorf("without LOGIN_URL: login = %v, %v; want nil", cfg.login, err)
 	}
 }
 
@@ -119,6 +138,13 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "a=User.Id"}, `AUTHRESOLVER_CLAIM_HEADERS: "a=User.Id": want claim=Header`},
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": "email=Email,"}, `AUTHRESOLVER_CLAIM_HEADERS: "": want claim=Header`},
 		{map[string]string{"AUTHRESOLVER_CLAIM_HEADERS": " =Email"}, `AUTHRESOLVER_CLAIM_HEADERS: "=Email": want claim=Header`},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "http://auth.example.com/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com"}, "AUTHRESOLVER_LOGIN_URL: \"http://auth.example.com/login\": http:// is only allowed for a loopback host"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com"}, "AUTHRESOLVER_LOGIN_URL: \"/login\": want an absolute URL"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "javascript:alert(1)", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com"}, "AUTHRESOLVER_LOGIN_URL: \"javascript:alert(1)\": want an absolute URL"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "https://auth.example.com/login"}, "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS: empty"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "https://auth.example.com/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "*.example.com"}, "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS: \"*.example.com\": want a host name"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "https://auth.example.com/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com", "AUTHRESOLVER_LOGIN_REDIRECT_PARAM": "a=b"}, "AUTHRESOLVER_LOGIN_REDIRECT_PARAM: \"a=b\": want"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com"}, "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS: is set but AUTHRESOLVER_LOGIN_URL is empty"},
 	}
 	for _, tt := range tests {
 		_, err := loadConfig(tt.env)
