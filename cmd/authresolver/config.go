@@ -67,6 +67,9 @@ type Config struct {
 	LoginRedirectParam string   `env:"LOGIN_REDIRECT_PARAM" envDefault:"redirect_uri"`
 	LoginAllowedHosts  []string `env:"LOGIN_ALLOWED_HOSTS"`
 
+	// DemoAddr is where `authresolver dev` serves its browser demo.
+	DemoAddr string `env:"DEMO_ADDR" envDefault:"127.0.0.1:8000"`
+
 	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`

@@ -31,7 +31,8 @@ const (
 // dev runs the server as `serve` would, with no Redis and no identity
 // provider: an in-memory store, a freshly generated ES256 key published as
 // a file:// JWKS and trusted as issuer, and an admin token. Once it listens
-// it prints a token, a session cookie and curl lines that work as printed.
+// it prints a token, a session cookie and curl lines that work as printed,
+// and the URL of the browser demo (demo.go) it serves on AUTHRESOLVER_DEMO_ADDR.
 func dev(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -56,8 +57,15 @@ func dev(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = randomToken()
 	}
+	demoLn, rd, err := listenDemo(cfg.DemoAddr)
+	if err != nil {
+		return err
+	}
+	defer demoLn.Close()
+	cfg.login = rd // the demo's login page, whatever AUTHRESOLVER_LOGIN_URL says
 	return serve(ctx, cfg, log, func(a *app) error {
-		return printDev(ctx, a, key, stdout)
+		runDemo(ctx, a, demoLn, rd)
+		return printDev(ctx, a, key, "http://"+demoLn.Addr().String()+"/", stdout)
 	})
 }
 
@@ -101,7 +109,7 @@ func devToken(key *ecdsa.PrivateKey, now time.Time) (string, error) {
 	return string(signed), nil
 }
 
-func printDev(ctx context.Context, a *app, key *ecdsa.PrivateKey, w io.Writer) error {
+func printDev(ctx context.Context, a *app, key *ecdsa.PrivateKey, demoURL string, w io.Writer) error {
 	token, err := devToken(key, time.Now())
 	if err != nil {
 		return err
@@ -138,7 +146,14 @@ Try:
   curl -i %[2]s/resolve -H 'Cookie: %[7]s'                    # now 401
   curl -s %[3]s/metrics | grep authresolver_decisions_total
 
-`, devIssuer, resolve, adm, a.cfg.AdminToken, devUser, token, cookie, string(created.ID))
+The whole browser sign-in loop (demo only; nothing of it runs in serve):
+a demo app behind forward auth with login=redirect, a demo login page that
+creates a session for %[5]s through the admin API, and a sign-out button
+that revokes it. Open in a browser:
+
+  %[9]s
+
+`, devIssuer, resolve, adm, a.cfg.AdminToken, devUser, token, cookie, string(created.ID), demoURL)
 	return nil
 }
 

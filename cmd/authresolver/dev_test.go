@@ -17,7 +17,7 @@ func TestDevPrintsWorkingCredentials(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncbuf.Buffer{}
 	done := make(chan int, 1)
-	env := map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_ADMIN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_LOG_FORMAT": "json"}
+	env := map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_ADMIN_ADDR": "127.0.0.1:0", "AUTHRESOLVER_DEMO_ADDR": "127.0.0.1:0", "AUTHRESOLVER_LOG_FORMAT": "json"}
 	go func() { done <- run(ctx, []string{"dev"}, env, out, io.Discard) }()
 	defer func() {
 		cancel()
