@@ -22,6 +22,9 @@ type Options struct {
 	Tokens      TokenVerifier
 	Sessions    SessionStore
 	Revocations RevocationChecker
+	// Login sends browsers to the login page on routes with a login
+	// requirement; nil: such routes answer the plain 401.
+	Login LoginRedirector
 	// RevocationFailOpen allows a valid JWT whose revocation check cannot
 	// reach the store (counted and logged); false answers 503.
 	RevocationFailOpen bool
@@ -116,6 +119,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
+		if p == "/_resolver/resolve" {
+			h.serveAuthgear(w, r)
+			return
+		}
 		h.serveQuery(w, r)
 	case strings.HasPrefix(p, "/resolve/"):
 		h.serveGateway(w, r)
@@ -131,6 +138,28 @@ var allowGetHead = []string{"GET, HEAD"}
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	req, err := ParseRequirement(r.URL.RawQuery, true)
 	h.serve(w, r, req, err)
+}
+
+// serveAuthgear answers /_resolver/resolve as Authgear's resolver does:
+// optional unless the query says otherwise (optional=false), or asks for a
+// login redirect, which only a route that denies can give.
+func (h *Handler) serveAuthgear(w http.ResponseWriter, r *http.Request) {
+	req, err := ParseRequirement(r.URL.RawQuery, true)
+	if err == nil && req.Login == LoginNone && !optionalGiven(r.URL.RawQuery) {
+		req.Optional = true
+	}
+	h.serve(w, r, req, err)
+}
+
+// optionalGiven reports whether a query that ParseRequirement accepted
+// names optional.
+func optionalGiven(query string) bool {
+	for pair := range strings.SplitSeq(query, "&") {
+		if name, _, _ := strings.Cut(pair, "="); name == "optional" {
+			return true
+		}
+	}
+	return false
 }
 
 // serveGateway never reads the query: on /resolve/{path...} it is the
@@ -197,7 +226,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		h.observe(outcomeAnonymous, reason, start)
 		return
 	case reason != ReasonNone:
-		h.deny(w, r, cred, reason)
+		h.deny(w, r, cred, reason, req.Login)
 		h.observe(outcomeDeny, reason, start)
 		return
 	case reqErr != nil:
@@ -369,9 +398,24 @@ var (
 	jsonType   = []string{"application/json"}
 )
 
-func (h *Handler) deny(w http.ResponseWriter, r *http.Request, cred Credential, reason Reason) {
+// deny answers 401; on a route with a login requirement, a browser
+// navigation is sent to the login page instead (302), or told where it is
+// (401 with Location, for NGINX, which cannot pass a 302 on).
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, cred Credential, reason Reason, login Login) {
 	d := h.denial(reason)
 	hdr := w.Header()
+	if login != LoginNone && h.opts.Login != nil {
+		if loc, ok := h.opts.Login.Location(r); ok {
+			hdr["Location"] = []string{loc}
+			if login == LoginRedirect {
+				hdr[h.names.sessionValid] = valFalse
+				hdr["Cache-Control"] = noStore
+				h.logDecision(r, cred, reason, http.StatusFound)
+				w.WriteHeader(http.StatusFound)
+				return
+			}
+		}
+	}
 	hdr["Www-Authenticate"] = d.wwwAuthenticate
 	hdr[h.names.sessionValid] = valFalse
 	if reason != ReasonMissingCredential {

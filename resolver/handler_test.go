@@ -394,3 +394,143 @@ func TestCheckUsesGivenRequirement(t *testing.T) {
 		}
 	}
 }
+
+// fakeLogin sends navigations (Accept: text/html) to a fixed login URL.
+type fakeLogin struct{}
+
+func (fakeLogin) Location(r *http.Request) (string, bool) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		return "", false
+	}
+	return "https://auth.example/login?redirect_uri=x", true
+}
+
+// TestResolveLogin: login=redirect answers a navigation without a valid
+// credential 302, login=header 401 with Location; a valid credential, a
+// failed requirement, an API call or an outage never redirects.
+func TestResolveLogin(t *testing.T) {
+	const (
+		valid = "X-Auth-Session-Valid"
+		code  = "X-Auth-Error"
+		loc   = "Location"
+		login = "https://auth.example/login?redirect_uri=x"
+	)
+	nav := func(hdr map[string]string) map[string]string {
+		m := map[string]string{"Accept": "text/html"}
+		for k, v := range hdr {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		target string
+		hdr    map[string]string
+		want   answer
+	}{
+		{"redirect: no credential", "/resolve?login=redirect", nav(nil),
+			answer{302, map[string]string{valid: "false", loc: login}}},
+		{"redirect: revoked session", "/resolve?login=redirect", nav(map[string]string{"Cookie": "session=nope"}),
+			answer{302, map[string]string{valid: "false", loc: login}}},
+		{"redirect: API call", "/resolve?login=redirect", map[string]string{"Accept": "application/json"},
+			answer{401, map[string]string{valid: "false"}}},
+		{"redirect: valid credential", "/resolve?login=redirect", nav(map[string]string{"Cookie": "session=" + sessionBob}),
+			answer{200, map[string]string{valid: "true"}}},
+		{"redirect: requirement fails", "/resolve?login=redirect&role=ops", nav(bearerHdr(tokenAlice)),
+			answer{403, map[string]string{valid: "true", code: "insufficient_role"}}},
+		{"redirect: keys unavailable", "/resolve?login=redirect", nav(bearerHdr(tokenDown)),
+			answer{503, map[string]string{code: "unavailable"}}},
+		{"header: no credential", "/resolve?login=header", nav(nil),
+			answer{401, map[string]string{valid: "false", loc: login}}},
+		{"header: invalid token", "/resolve?login=header", nav(bearerHdr(tokenBadSig)),
+			answer{401, map[string]string{valid: "false", code: "invalid_signature", loc: login}}},
+		{"header: API call", "/resolve?login=header", map[string]string{"Accept": "application/json"},
+			answer{401, map[string]string{valid: "false"}}},
+		{"no login requirement", "/resolve", nav(nil),
+			answer{401, map[string]string{valid: "false"}}},
+		{"unknown login value fails closed", "/resolve?login=popup", nav(nil),
+			answer{401, map[string]string{valid: "false"}}},
+		{"unknown login value, valid credential", "/resolve?login=popup", nav(bearerHdr(tokenAlice)),
+			answer{403, map[string]string{valid: "true", code: "invalid_requirement"}}},
+		{"login given twice", "/resolve?login=redirect&login=header", nav(nil),
+			answer{401, map[string]string{valid: "false"}}},
+		{"optional and login contradict", "/resolve?login=redirect&optional=true", nav(nil),
+			answer{401, map[string]string{valid: "false"}}},
+		{"envoy: login from the gateway header", "/resolve/app", nav(map[string]string{RequireHeader: "login=redirect"}),
+			answer{302, map[string]string{valid: "false", loc: login}}},
+		{"envoy: client query cannot ask for a redirect", "/resolve/app?login=redirect", nav(nil),
+			answer{401, map[string]string{valid: "false"}}},
+	}
+	h := newTestHandler(t, func(o *Options) { o.Login = fakeLogin{} })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := do(t, h, "GET", tt.target, tt.hdr, valid, code, loc)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("not configured", func(t *testing.T) {
+		h := newTestHandler(t, nil)
+		got := do(t, h, "GET", "/resolve?login=redirect", nav(nil), valid, loc)
+		if diff := cmp.Diff(answer{401, map[string]string{valid: "false"}}, got); diff != "" {
+			t.Errorf("answer (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestResolveAuthgearAlias: /_resolver/resolve answers like
+// /resolve?optional=true unless its query says optional=false (then like
+// /resolve) or asks for a login redirect; other requirements still apply.
+func TestResolveAuthgearAlias(t *testing.T) {
+	const (
+		valid = "X-Auth-Session-Valid"
+		code  = "X-Auth-Error"
+		user  = "X-Auth-User-Id"
+		loc   = "Location"
+	)
+	tests := []struct {
+		name   string
+		target string
+		hdr    map[string]string
+		want   answer
+	}{
+		{"no credential", "/_resolver/resolve", nil,
+			answer{200, map[string]string{valid: "false"}}},
+		{"invalid credential", "/_resolver/resolve", bearerHdr(tokenBadSig),
+			answer{200, map[string]string{valid: "false"}}},
+		{"revoked session", "/_resolver/resolve", map[string]string{"Cookie": "session=nope"},
+			answer{200, map[string]string{valid: "false"}}},
+		{"valid credential", "/_resolver/resolve", bearerHdr(tokenAlice),
+			answer{200, map[string]string{valid: "true", user: "alice"}}},
+		{"requirement met", "/_resolver/resolve?role=admin", bearerHdr(tokenAlice),
+			answer{200, map[string]string{valid: "true", user: "alice"}}},
+		{"requirement fails", "/_resolver/resolve?role=ops", bearerHdr(tokenAlice),
+			answer{403, map[string]string{valid: "true", code: "insufficient_role"}}},
+		{"requirement, no credential", "/_resolver/resolve?role=ops", nil,
+			answer{200, map[string]string{valid: "false"}}},
+		{"optional=false: no credential", "/_resolver/resolve?optional=false", nil,
+			answer{401, map[string]string{valid: "false"}}},
+		{"optional=false: invalid credential", "/_resolver/resolve?optional=false", bearerHdr(tokenBadSig),
+			answer{401, map[string]string{valid: "false", code: "invalid_signature"}}},
+		{"optional=true said", "/_resolver/resolve?optional=true", nil,
+			answer{200, map[string]string{valid: "false"}}},
+		{"login asks for a denial", "/_resolver/resolve?login=header", map[string]string{"Accept": "text/html"},
+			answer{401, map[string]string{valid: "false", loc: "https://auth.example/login?redirect_uri=x"}}},
+		{"invalid requirement fails closed", "/_resolver/resolve?verified=maybe", nil,
+			answer{401, map[string]string{valid: "false"}}},
+		{"invalid requirement, valid credential", "/_resolver/resolve?verified=maybe", bearerHdr(tokenAlice),
+			answer{403, map[string]string{valid: "true", code: "invalid_requirement"}}},
+		{"/resolve stays strict", "/resolve", nil,
+			answer{401, map[string]string{valid: "false"}}},
+	}
+	h := newTestHandler(t, func(o *Options) { o.Login = fakeLogin{} })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := do(t, h, "GET", tt.target, tt.hdr, valid, code, user, loc)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

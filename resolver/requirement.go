@@ -18,7 +18,20 @@ type Requirement struct {
 	RequireVerified bool     // verified=true
 	Roles           []string // any of
 	Scopes          []string // all of
+	// Login says how a browser navigation without a valid credential is
+	// sent to the login page (SPEC §7): LoginRedirect, LoginHeader or none.
+	Login Login
 }
+
+// Login is the login requirement of a route.
+type Login uint8
+
+// Values of the login requirement.
+const (
+	LoginNone     Login = iota
+	LoginRedirect       // login=redirect: 302 Location (Traefik, Caddy, Envoy)
+	LoginHeader         // login=header: 401 with Location (NGINX redirects on it)
+)
 
 // Maximum sizes of a requirement, so that a hostile value cannot make the
 // check expensive.
@@ -37,7 +50,8 @@ var ErrInvalidRequirement = errors.New("resolver: invalid requirement")
 // It fails closed: the only accepted input is the grammar of the README:
 // pairs name=value joined by "&"; names optional, anonymous, verified (each
 // at most once, or repeated with the same value), role and scope (each up
-// to 32 times); boolean values exactly "true" or "false"; role and scope
+// to 32 times), login (once, redirect or header; never with optional=true,
+// which could never deny); boolean values exactly "true" or "false"; role and scope
 // values percent-encoded as in a URL query, 1 to 256 bytes decoded, UTF-8
 // without control characters, a scope also without space, '"' or '\'.
 // Anything else (an unknown name, an empty or unparsable value, a ';'
@@ -57,6 +71,9 @@ func ParseRequirement(query string, allowOptional bool) (Requirement, error) {
 		if err := p.add(name, value); err != nil {
 			return Requirement{}, fmt.Errorf("%w: %v", ErrInvalidRequirement, err)
 		}
+	}
+	if p.req.Optional && p.req.Login != LoginNone {
+		return Requirement{}, fmt.Errorf("%w: optional=true and login contradict each other", ErrInvalidRequirement)
 	}
 	return p.req, nil
 }
@@ -90,6 +107,8 @@ func (p *requirementParser) add(name, raw string) error {
 	case "scope":
 		// RFC 6749 §3.3: a scope token never holds a space, '"' or '\'.
 		return addValue(&p.req.Scopes, name, raw, " \"\\")
+	case "login":
+		return p.setLogin(raw)
 	}
 	return fmt.Errorf("unknown name %s", safeName(name))
 }
@@ -113,6 +132,22 @@ func (p *requirementParser) setBool(name, raw string, dst *bool) error {
 	}
 	p.seen[name] = b
 	*dst = b
+	return nil
+}
+
+// setLogin sets the login requirement, given once, spelled literally.
+func (p *requirementParser) setLogin(raw string) error {
+	if p.req.Login != LoginNone {
+		return errors.New("login: given twice")
+	}
+	switch raw {
+	case "redirect":
+		p.req.Login = LoginRedirect
+	case "header":
+		p.req.Login = LoginHeader
+	default:
+		return errors.New("login: want redirect or header")
+	}
 	return nil
 }
 

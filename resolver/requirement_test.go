@@ -30,6 +30,19 @@ func TestParseRequirement(t *testing.T) {
 		{"role=org+admin&role=a%2Cb&role=caf%C3%A9", true, Requirement{Roles: []string{"org admin", "a,b", "café"}}, false},
 		{"verified=true&verified=true", true, Requirement{RequireVerified: true}, false},
 		{"role=admin&verified=true", false, Requirement{Roles: []string{"admin"}, RequireVerified: true}, false},
+		{"login=redirect", true, Requirement{Login: LoginRedirect}, false},
+		{"login=header&role=admin", false, Requirement{Login: LoginHeader, Roles: []string{"admin"}}, false},
+		{"login=redirect&optional=false", true, Requirement{Login: LoginRedirect}, false},
+
+		// Login: one of two values, once, never with optional=true.
+		{"login=popup", true, Requirement{}, true},
+		{"login=", true, Requirement{}, true},
+		{"login=Redirect", true, Requirement{}, true},
+		{"login=redirec%74", true, Requirement{}, true},
+		{"login=redirect&login=header", true, Requirement{}, true},
+		{"login=redirect&login=redirect", true, Requirement{}, true},
+		{"login=redirect&optional=true", true, Requirement{}, true},
+		{"optional=true&login=header", true, Requirement{}, true},
 
 		// Unknown names: a typo never lifts a requirement.
 		{"roles=admin", true, Requirement{}, true},

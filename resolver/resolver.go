@@ -11,6 +11,7 @@ package resolver
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -91,6 +92,15 @@ type SessionStore interface {
 	// ReasonSessionNotFound / ReasonSessionExpired / ReasonMalformedSession.
 	// It returns an error only when the store cannot be reached.
 	Lookup(ctx context.Context, id string) (Identity, Reason, error)
+}
+
+// LoginRedirector tells where to send a browser that has no valid
+// credential, on routes with a login requirement.
+type LoginRedirector interface {
+	// Location returns the login URL for r, the auth request a proxy sent,
+	// and false when r is not a browser navigation or the URL it asked for
+	// must not be returned to (the answer is then the plain 401).
+	Location(r *http.Request) (string, bool)
 }
 
 // RevocationChecker answers whether a verified JWT has been revoked, by its

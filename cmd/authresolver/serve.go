@@ -24,6 +24,7 @@ import (
 	"github.com/authresolver/authresolver/assertion"
 	"github.com/authresolver/authresolver/cache"
 	"github.com/authresolver/authresolver/jwks"
+	"github.com/authresolver/authresolver/login"
 	"github.com/authresolver/authresolver/resolver"
 	"github.com/authresolver/authresolver/session"
 )
@@ -231,6 +232,7 @@ func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache, sig
 		Tokens:             a.tokenVerifier(),
 		Sessions:           a.store,
 		Revocations:        a.store,
+		Login:              a.loginRedirector(),
 		RevocationFailOpen: a.cfg.RevocationCheckFailure == "open",
 		Asserter:           asserter,
 		Cache:              l1,
@@ -475,6 +477,17 @@ func (a *app) tokenVerifier() resolver.TokenVerifier {
 		return nil
 	}
 	return a.tokens
+}
+
+var _ resolver.LoginRedirector = (*login.Redirector)(nil)
+
+// loginRedirector returns nil when AUTHRESOLVER_LOGIN_URL is not set (a nil
+// *login.Redirector in the interface is not nil).
+func (a *app) loginRedirector() resolver.LoginRedirector {
+	if a.cfg.login == nil {
+		return nil
+	}
+	return a.cfg.login
 }
 
 func claimNames(chs []resolver.ClaimHeader) []string {
