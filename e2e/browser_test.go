@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -361,5 +363,66 @@ func fetchWithoutSession(t *testing.T, b *browser, base string) {
 		if !strings.HasPrefix(got, "401 basic application/json {") || !strings.Contains(got, `"error":`) {
 			t.Errorf("fetch with Accept %s: %q, want 401 with the JSON denial", accept, got)
 		}
+	}
+}
+
+// TestBrowserCaddy: the sign-in loop in Chromium through Caddy with the
+// shipped Caddyfile (login=redirect), and fetch() from a page gets the 401.
+func TestBrowserCaddy(t *testing.T) {
+	e, ls := browserEnv(t)
+	base := startCaddy(t, e, caddyOptions{})
+	ls.appBase.Store(&base)
+	b := newBrowser(t)
+	signInLoop(t, b, base, ls)
+	fetchWithoutSession(t, b, base)
+}
+
+// TestBrowserDev opens the URL `authresolver dev` prints and completes its
+// demo loop: login page, sign in, the app with the identity, a fetch() to
+// its API, sign out, back to the login page.
+func TestBrowserDev(t *testing.T) {
+	needBinary(t)
+	cmd := exec.Command(binary, "dev")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AUTHRESOLVER_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "AUTHRESOLVER_LISTEN_ADDR=127.0.0.1:0", "AUTHRESOLVER_ADMIN_ADDR=127.0.0.1:0",
+		"AUTHRESOLVER_DEMO_ADDR=127.0.0.1:0", "AUTHRESOLVER_LOG_FORMAT=json")
+	p, err := startProcess(t, "authresolver dev", cmd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cleanup(t)
+	printed := regexp.MustCompile(`Open in a browser:\s+(http://\S+)`)
+	var demo string
+	deadline := time.Now().Add(startTimeout)
+	for demo == "" {
+		if m := printed.FindStringSubmatch(p.out.String()); m != nil {
+			demo = m[1]
+		} else if !p.running() || time.Now().After(deadline) {
+			t.Fatalf("authresolver dev printed no demo URL:\n%s", p.out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we started
+	}
+
+	b := newBrowser(t)
+	b.step("open the printed URL", chromedp.Navigate(demo), chromedp.WaitVisible(chromedp.CSS("#sign-in")))
+	if got, want := b.location(), strings.TrimSuffix(demo, "/")+"/login?redirect_uri="+url.QueryEscape(demo); got != want {
+		t.Fatalf("landed on %s, want the demo login page %s", got, want)
+	}
+	b.step("sign in", chromedp.Click(chromedp.CSS("#sign-in")), chromedp.WaitVisible(chromedp.CSS("#user")))
+	if got := b.text("#user"); got != "dev-user" {
+		t.Errorf("demo app shows user %q, want dev-user", got)
+	}
+	b.step("call the API", chromedp.Click(chromedp.CSS("#call-api")))
+	got := run(b, "read the API result", chromedp.Poll[string](`document.getElementById('api-result').textContent || null`))
+	if !strings.HasPrefix(got, "200 ") || !strings.Contains(got, `"User-Id":"dev-user"`) {
+		t.Errorf("fetch('/api/me') = %q, want 200 with the identity", got)
+	}
+	b.step("sign out", chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#sign-in")))
+	if got := b.location(); !strings.Contains(got, "/login?redirect_uri=") {
+		t.Errorf("after signing out at %s, want the login page", got)
 	}
 }
