@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTraefikLoginContract sends the resolver what Traefik's forwardAuth
@@ -75,5 +80,121 @@ func TestTraefikLoginContract(t *testing.T) {
 			wantStatus(t, r, http.StatusUnauthorized)
 			absent(t, r.Header, "Location")
 		})
+	}
+}
+
+// TestAuthgearNginxConfig runs Authgear's documented NGINX configuration
+// (testdata/authgear-nginx.conf) against authresolver with the X-Authgear-
+// prefix: /_resolver/resolve answers as Authgear's resolver does (200 with
+// Session-Valid: false for anonymous visitors, the app decides), and
+// ?optional=false there gives /resolve's answers.
+func TestAuthgearNginxConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"AUTHRESOLVER_HEADER_PREFIX": "X-Authgear-"})
+	s := e.Resolver.createSession(t, map[string]any{"user_id": "user-ag", "verified": true, "amr": []string{"pwd"}})
+	cookie := sessionCookie(t, s)
+
+	for _, tt := range []struct {
+		name     string
+		resolver string // what replaces <YOUR_AUTHGEAR_ENDPOINT>/_resolver/resolve
+	}{
+		{"as documented", e.Resolver.ResolveURL() + "/_resolver/resolve"},
+		{"optional=false", e.Resolver.ResolveURL() + "/_resolver/resolve?optional=false"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := startSite(t, filepath.Join(repoRoot, "e2e", "testdata", "authgear-nginx.conf"), map[string]string{
+				"<YOUR_AUTHGEAR_ENDPOINT>/_resolver/resolve": tt.resolver,
+				"<YOUR_AUTHGEAR_ENDPOINT_HOST>":              e.Resolver.ResolveAddr,
+				"http://www.mycompany.com":                   e.Upstream.URL,
+			})
+			r := get(t, base+"/x", "X-Authgear-User-Id", "forged")
+			if tt.name == "optional=false" {
+				wantStatus(t, r, http.StatusUnauthorized)
+			} else {
+				got := r.echo(t).Header
+				wantHeaders(t, got, "X-Authgear-Session-Valid", "false", "X-Authgear-User-Id", "")
+			}
+			got := get(t, base+"/x", "Cookie", cookie, "X-Authgear-User-Id", "forged").echo(t).Header
+			wantHeaders(t, got, "X-Authgear-Session-Valid", "true", "X-Authgear-User-Id", "user-ag",
+				"X-Authgear-User-Verified", "true", "X-Authgear-Session-Amr", "pwd", "X-Authgear-User-Anonymous", "false")
+			if got.Get("X-Authgear-Session-Authenticated-At") == "" {
+				t.Error("no X-Authgear-Session-Authenticated-At")
+			}
+		})
+	}
+}
+
+// startSite runs nginx with one server block read from file, after
+// replacing each key of subst (which must occur) and its listen line, and
+// returns the base URL.
+func startSite(tb testing.TB, file string, subst map[string]string) string {
+	tb.Helper()
+	bin := lookPath(tb, "nginx", "nginx")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	site := string(b)
+	for old, new := range subst {
+		if !strings.Contains(site, old) {
+			tb.Fatalf("%s: no %q", filepath.Base(file), old)
+		}
+		site = strings.ReplaceAll(site, old, new)
+	}
+	dir := tb.TempDir()
+	var lastErr error
+	for range 3 { // the free port can be taken before nginx binds it
+		port := freePort(tb)
+		conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, strings.Replace(site, "listen 80;", "listen 127.0.0.1:"+strconv.Itoa(port)+";", 1))
+		path := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		p, err := startProcess(tb, "nginx", exec.Command(bin, "-p", dir, "-c", path, "-e", "stderr"), nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		base := "http://127.0.0.1:" + strconv.Itoa(port)
+		if lastErr = waitListening(p, "127.0.0.1:"+strconv.Itoa(port)); lastErr == nil {
+			p.cleanup(tb)
+			return base
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
+	}
+	tb.Fatalf("nginx: %v", lastErr)
+	return ""
+}
+
+// waitListening waits until addr accepts connections or p exits.
+func waitListening(p *process, addr string) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if !p.running() {
+			return fmt.Errorf("%s exited: %v", p.name, p.err)
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not listen on %s within %v", p.name, addr, startTimeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we started
 	}
 }
