@@ -426,3 +426,15 @@ func TestBrowserDev(t *testing.T) {
 		t.Errorf("after signing out at %s, want the login page", got)
 	}
 }
+
+// TestBrowserNginx: the same loop through NGINX with the shipped
+// configuration (login=header: the resolver's 401 carries the login page,
+// the config redirects to it).
+func TestBrowserNginx(t *testing.T) {
+	e, ls := browserEnv(t)
+	base := startNginx(t, e, nginxOptions{})
+	ls.appBase.Store(&base)
+	b := newBrowser(t)
+	signInLoop(t, b, base, ls)
+	fetchWithoutSession(t, b, base)
+}

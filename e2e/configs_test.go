@@ -61,8 +61,8 @@ func TestTraefikHardeningConfig(t *testing.T) {
 
 	t.Run("authResponseHeadersRegex strips every spelling", func(t *testing.T) {
 		ms := regexp.MustCompile(`(?m)^\s*authResponseHeadersRegex:\s*"?([^"\n]+?)"?\s*$`).FindAllStringSubmatch(dynamic, -1)
-		if len(ms) != 3 {
-			t.Fatalf("dynamic.yml: %d authResponseHeadersRegex, want one per middleware (3)", len(ms))
+		if len(ms) != 4 {
+			t.Fatalf("dynamic.yml: %d authResponseHeadersRegex, want one per middleware (4)", len(ms))
 		}
 		for _, m := range ms {
 			re := regexp.MustCompile(m[1])
@@ -83,8 +83,8 @@ func TestTraefikHardeningConfig(t *testing.T) {
 
 	section := dynamic[strings.Index(dynamic, "  routers:"):strings.Index(dynamic, "  services:")]
 	routers := regexp.MustCompile(`(?ms)^    (app[\w-]*):\n(.*?)\n\n`).FindAllStringSubmatch(section, -1)
-	if len(routers) != 3 {
-		t.Fatalf("dynamic.yml: %d routers, want 3", len(routers))
+	if len(routers) != 4 {
+		t.Fatalf("dynamic.yml: %d routers, want 4", len(routers))
 	}
 	// ruleMatches evaluates the PathPrefix/PathRegexp rules of dynamic.yml
 	// (conjunctions, "!" negation) on a routing path.
@@ -124,6 +124,16 @@ func TestTraefikHardeningConfig(t *testing.T) {
 				routing := strings.ReplaceAll(p, `\`, "%5C")
 				if ruleMatches(t, rm[1], routing) {
 					t.Errorf("router %s matches %s", name, p)
+				}
+			}
+			if name == "app-browser" {
+				for _, p := range []string{"/app", "/app/", "/app/page"} {
+					if !ruleMatches(t, rm[1], p) {
+						t.Errorf("router %s does not match %s", name, p)
+					}
+				}
+				if ruleMatches(t, rm[1], "/apple") {
+					t.Errorf("router %s matches /apple", name)
 				}
 			}
 			if name == "app-admin" {

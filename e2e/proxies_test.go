@@ -109,6 +109,11 @@ http {
 		if listen == string(template) {
 			tb.Fatal(`nginx/example.conf: "    listen 80;" not found`)
 		}
+		const origin = "    set $authresolver_origin https://app.example.com;"
+		if !strings.Contains(listen, origin) {
+			tb.Fatalf("nginx/example.conf: %q not found", origin)
+		}
+		listen = strings.Replace(listen, origin, "    set $authresolver_origin http://127.0.0.1:"+strconv.Itoa(port)+";", 1)
 		if err := os.WriteFile(example, []byte(listen), 0o644); err != nil {
 			tb.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,48 +275,78 @@ func runProxyScenarios(t *testing.T, e *env, base string, pb proxyBehaviour) {
 
 func TestNginx(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, map[string]string{
+		"AUTHRESOLVER_LOGIN_URL":           "https://login.example.com/login",
+		"AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "127.0.0.1",
+	})
 	base := startNginx(t, e, nginxOptions{})
 	user := e.Issuer.token(t, "user-browser", nil)
 
 	t.Run("browser redirect and API 401", func(t *testing.T) {
-		r := get(t, base+"/x/y", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-		wantStatus(t, r, http.StatusFound)
-		want := "https://login.example.com/login?redirect_uri=http://app.example.com/x/y"
-		if got := r.Header.Get("Location"); got != want {
-			t.Errorf("Location %q, want %q", got, want)
+		const browser = "text/html,application/xhtml+xml,*/*;q=0.8"
+		origin := base // http://127.0.0.1:port, the configured $authresolver_origin
+		loginFor := func(path string) string {
+			return "https://login.example.com/login?redirect_uri=" + url.QueryEscape(origin+path)
 		}
+		r := get(t, base+"/app/x/y?a=1", "Accept", browser)
+		wantStatus(t, r, http.StatusFound)
+		wantHeaders(t, r.Header, "Location", loginFor("/app/x/y?a=1"))
 		// An invalid credential is sent to the login page too.
-		r = get(t, base+"/x", "Accept", "text/html", "Authorization", "Bearer not.a.token")
+		r = get(t, base+"/app/x", "Accept", "text/html", "Authorization", "Bearer not.a.token")
 		wantStatus(t, r, http.StatusFound)
-
-		r = get(t, base+"/x", "Accept", "application/json")
+		// The URL to come back to is the configured origin, whatever the
+		// client's Host, and the client's query is one encoded value.
+		r = get(t, base+"/app/x?a=1&redirect_uri=https://evil.example/", "Accept", browser, "Host", "evil.example",
+			"X-Forwarded-Host", "evil.example", "X-Original-URL", "https://evil.example/")
+		wantStatus(t, r, http.StatusFound)
+		wantHeaders(t, r.Header, "Location", loginFor("/app/x?a=1&redirect_uri=https://evil.example/"))
+		// What cannot come back safely gets no redirect.
+		r = get(t, base+"/app/%0d%0aSet-Cookie:%20a=b", "Accept", browser)
 		wantStatus(t, r, http.StatusUnauthorized)
-		if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
-			t.Errorf("API 401: WWW-Authenticate %q, want Bearer", got)
-		}
-		if got := r.Header.Values("WWW-Authenticate"); len(got) != 1 {
-			t.Errorf("API 401: WWW-Authenticate %q, want exactly one", got)
+		// A location without login=header answers browsers 401.
+		r = get(t, base+"/x", "Accept", browser)
+		wantStatus(t, r, http.StatusUnauthorized)
+
+		for _, path := range []string{"/app/x", "/x"} {
+			r = get(t, base+path, "Accept", "application/json")
+			wantStatus(t, r, http.StatusUnauthorized)
+			if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
+				t.Errorf("API 401: WWW-Authenticate %q, want Bearer", got)
+			}
+			if got := r.Header.Values("WWW-Authenticate"); len(got) != 1 {
+				t.Errorf("API 401: WWW-Authenticate %q, want exactly one", got)
+			}
+			absent(t, r.Header, "Location")
 		}
 		// 403 is a 403 for browsers too: logging in again would not help.
 		r = get(t, base+"/admin/x", "Accept", "text/html", "Authorization", "Bearer "+user)
 		wantStatus(t, r, http.StatusForbidden)
 	})
 
-	// Finding 6: the login URL is built from the configured server name and
-	// a path that needs no encoding, never from the client's Host or raw
-	// request URI.
+	// Finding 6: the URL to come back to is the configured origin and the
+	// request URI, encoded by the resolver as one query value, never the
+	// client's Host; what cannot come back safely gets the plain 401.
 	t.Run("login redirect from client input", func(t *testing.T) {
-		for _, c := range []struct{ target, host, want string }{
-			{"/x?a=1&redirect_uri=https://evil.example/", "evil.example", "/"},
-			{"/x/y", "evil.example", "/x/y"},
-			{"/x%26redirect_uri=https:%2F%2Fevil.example", "127.0.0.1", "/"},
-			{"/x#@evil.example", "127.0.0.1", "/"},
-			{"//evil.example/x", "127.0.0.1", "/"},
+		origin := base // http://127.0.0.1:port, the configured $authresolver_origin
+		for _, c := range []struct {
+			target, host string
+			want         string // the URL to come back to; empty: plain 401
+		}{
+			{"/app?a=1&redirect_uri=https://evil.example/", "evil.example", "/app?a=1&redirect_uri=https://evil.example/"},
+			{"/app/x/y", "evil.example", "/app/x/y"},
+			{"/app/x%26redirect_uri=https:%2F%2Fevil.example", "127.0.0.1", "/app/x%26redirect_uri=https:%2F%2Fevil.example"},
+			{"/app/x#@evil.example", "127.0.0.1", ""},
+			{"//app/x", "127.0.0.1", ""},
+			{"/app/%0d%0aLocation:%20https://evil.example", "127.0.0.1", ""},
 		} {
 			r := raw(t, base, lines("GET "+c.target+" HTTP/1.1", "Host: "+c.host, "Accept: text/html", "Connection: close"), "")
+			if c.want == "" {
+				wantStatus(t, r, http.StatusUnauthorized)
+				absent(t, r.Header, "Location")
+				continue
+			}
 			wantStatus(t, r, http.StatusFound)
-			want := "https://login.example.com/login?redirect_uri=http://app.example.com" + c.want
+			want := "https://login.example.com/login?redirect_uri=" + url.QueryEscape(origin+c.want)
 			if got := r.Header.Get("Location"); got != want {
 				t.Errorf("%s (Host %s): Location %q, want %q", c.target, c.host, got, want)
 			}
