@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"html/template"
 	"io"
@@ -32,8 +33,7 @@ const (
 
 // browser is a headless Chromium (Debian's chromium) driven over the
 // DevTools protocol, with a fresh profile. Every step is screenshotted; when
-// the test fails the screenshots are written to its artifact directory
-// (kept with go test -artifacts) and their paths logged.
+// the test fails the screenshots are written to disk and their paths logged.
 type browser struct {
 	tb    testing.TB
 	ctx   context.Context
@@ -119,8 +119,19 @@ func run[T any](b *browser, name string, a chromedp.Action[T]) T {
 	return v
 }
 
+// saveShots writes the screenshots to the test's artifact directory with
+// go test -artifacts, else to a temporary directory that is kept (the
+// default artifact directory is removed with the test).
 func (b *browser) saveShots() {
 	dir := b.tb.ArtifactDir()
+	if f := flag.Lookup("test.artifacts"); f == nil || f.Value.String() != "true" {
+		d, err := os.MkdirTemp("", "authresolver-e2e-screenshots-")
+		if err != nil {
+			b.tb.Logf("screenshots: %v", err)
+			return
+		}
+		dir = d
+	}
 	for i, s := range b.shots {
 		if len(s.png) == 0 {
 			continue
