@@ -344,13 +344,15 @@ func TestResolveMethods(t *testing.T) {
 
 // FuzzResolve drives the whole handler with arbitrary header values and
 // queries on each resolve route: it must never panic and only answer 200,
-// 401 or 403.
+// 401 or 403, or 302 to the login page.
 func FuzzResolve(f *testing.F) {
 	f.Add(uint8(0), "Bearer "+tokenAlice, "", "session="+sessionBob, "role=admin", "role=admin")
 	f.Add(uint8(1), "bearer x.y.z", "x.y", "session=\"\"; session=a", "optional=true", "optional=true")
 	f.Add(uint8(2), "", "\x00", "=;=;;", "%zz", "verified=%")
+	f.Add(uint8(3), "", "", "", "login=redirect", "login=redirect")
+	f.Add(uint8(4), "", "", "session=x", "login=header", "login=header&optional=true")
 	f.Fuzz(func(t *testing.T, route uint8, authz, tokenHdr, cookie, require, query string) {
-		h := newTestHandler(t, nil)
+		h := newTestHandler(t, func(o *Options) { o.Login = fakeLogin{} })
 		path := [...]string{"/resolve", "/_resolver/resolve", "/resolve/api/x"}[int(route)%3]
 		method := [...]string{"GET", "HEAD", "POST"}[int(route/3)%3]
 		if path != "/resolve/api/x" && method == "POST" {
@@ -362,10 +364,17 @@ func FuzzResolve(f *testing.F) {
 		req.Header["X-Stack-Access-Token"] = []string{tokenHdr}
 		req.Header["Cookie"] = []string{cookie}
 		req.Header[RequireHeader] = []string{require}
+		req.Header["Accept"] = []string{"text/html"}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		switch rec.Code {
-		case 200, 401, 403:
+		loc := rec.Header().Get("Location")
+		switch {
+		case rec.Code == 302 && loc != "":
+		case rec.Code == 200 || rec.Code == 403:
+			if loc != "" {
+				t.Fatalf("%s %s?%q: %d with Location", method, path, query, rec.Code)
+			}
+		case rec.Code == 401:
 		default:
 			t.Fatalf("%s %s?%q: status %d", method, path, query, rec.Code)
 		}

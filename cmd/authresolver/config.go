@@ -274,6 +274,9 @@ func (c *Config) validateLogin() error {
 		if len(c.LoginAllowedHosts) > 0 {
 			return bad("LOGIN_ALLOWED_HOSTS", "is set but AUTHRESOLVER_LOGIN_URL is empty")
 		}
+		if c.LoginRedirectParam != login.DefaultParam {
+			return bad("LOGIN_REDIRECT_PARAM", "is set but AUTHRESOLVER_LOGIN_URL is empty")
+		}
 		return nil
 	}
 	rd, err := login.New(login.Options{URL: c.LoginURL, Param: c.LoginRedirectParam, AllowedHosts: c.LoginAllowedHosts})

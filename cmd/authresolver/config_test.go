@@ -145,6 +145,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "https://auth.example.com/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "*.example.com"}, "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS: \"*.example.com\": want a host name"},
 		{map[string]string{"AUTHRESOLVER_LOGIN_URL": "https://auth.example.com/login", "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com", "AUTHRESOLVER_LOGIN_REDIRECT_PARAM": "a=b"}, "AUTHRESOLVER_LOGIN_REDIRECT_PARAM: \"a=b\": want"},
 		{map[string]string{"AUTHRESOLVER_LOGIN_ALLOWED_HOSTS": "app.example.com"}, "AUTHRESOLVER_LOGIN_ALLOWED_HOSTS: is set but AUTHRESOLVER_LOGIN_URL is empty"},
+		{map[string]string{"AUTHRESOLVER_LOGIN_REDIRECT_PARAM": "return_to"}, "AUTHRESOLVER_LOGIN_REDIRECT_PARAM: is set but AUTHRESOLVER_LOGIN_URL is empty"},
 	}
 	for _, tt := range tests {
 		_, err := loadConfig(tt.env)
