@@ -296,12 +296,16 @@ func validHostname(s string) bool {
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			if !alnum(c) && c != '-' {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+func alnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 func validParam(p string) bool {
@@ -310,7 +314,7 @@ func validParam(p string) bool {
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+		if !alnum(c) && strings.IndexByte("-._~", c) < 0 {
 			return false
 		}
 	}
