@@ -6,7 +6,7 @@
 // Usage:
 //
 //	authresolver [serve]    the production server, configured by AUTHRESOLVER_* variables
-//	authresolver dev        a self-contained demo: in-memory store, its own issuer, ready credentials
+//	authresolver dev        a self-contained demo: in-memory store, its own issuer, ready credentials, a browser demo
 //	authresolver version    print the version
 //	authresolver healthcheck  exit 0 if the local server's /healthz answers 200 (for container HEALTHCHECKs)
 package main
@@ -35,7 +35,7 @@ func main() {
 const usage = `usage: authresolver [serve|dev|version|healthcheck]
 
   serve        run the server (default); configuration from AUTHRESOLVER_* variables
-  dev          run a self-contained demo server and print ready credentials
+  dev          run a self-contained demo server; print ready credentials and a URL to open
   version      print the version
   healthcheck  exit 0 if the local server answers /healthz with 200
 `
