@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,10 +46,25 @@ type shot struct {
 	png  []byte
 }
 
-func newBrowser(tb testing.TB) *browser {
-	tb.Helper()
-	bin := lookPath(tb, "chromium", "chromium")
-	out := &syncbuf.Buffer{}
+// chromium is the one headless Chromium of the test run, started by the
+// first browser test with a fresh --user-data-dir and stopped by TestMain.
+// Each test gets its own browser context in it: its own cookies and
+// storage, as a fresh profile would have, without paying for a start-up.
+var chromium struct {
+	once sync.Once
+	ctx  context.Context // the browser's chromedp context
+	stop func()
+	out  *syncbuf.Buffer
+	err  error
+}
+
+func startChromium(bin string) {
+	dir, err := os.MkdirTemp("", "authresolver-e2e-chromium-")
+	if err != nil {
+		chromium.err = err
+		return
+	}
+	chromium.out = &syncbuf.Buffer{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -60,26 +76,54 @@ func newBrowser(tb testing.TB) *browser {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(1024, 768),
-		chromedp.CombinedOutput(out),
+		chromedp.CombinedOutput(chromium.out),
 	)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, browserTimeout)
-	b := &browser{tb: tb, ctx: ctx}
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	chromium.ctx = ctx
+	chromium.stop = func() {
+		cancel()
+		cancelAlloc()
+		_ = os.RemoveAll(dir)
+	}
+	// The first Do binds the browser's life to its context: no timeout here.
+	if err := chromedp.Do(ctx); err != nil {
+		chromium.err = fmt.Errorf("start chromium: %w\n%s", err, chromium.out.String())
+	}
+}
+
+// stopChromium ends the shared browser, if a test started it.
+func stopChromium() {
+	if chromium.stop != nil {
+		chromium.stop()
+	}
+}
+
+// newBrowser returns a fresh browser context (a new profile, in effect) of
+// the shared Chromium, closed when the test ends.
+func newBrowser(tb testing.TB) *browser {
+	tb.Helper()
+	bin := lookPath(tb, "chromium", "chromium")
+	chromium.once.Do(func() { startChromium(bin) })
+	if chromium.err != nil {
+		tb.Fatal(chromium.err)
+	}
+	ctx, cancelCtx := chromedp.NewContext(chromium.ctx, chromedp.WithNewBrowserContext())
+	tb.Cleanup(cancelCtx)
+	// The first Do binds the tab's life to its context: no timeout here.
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("open a browser context: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, browserTimeout)
+	b := &browser{tb: tb, ctx: tctx}
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			b.saveShots()
-			tb.Logf("--- chromium output ---\n%s", out.String())
+			tb.Logf("--- chromium output ---\n%s", chromium.out.String())
 		}
 		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
 	})
-	// Start the browser now, so that a missing or broken chromium fails here.
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start chromium: %v\n%s", err, out.String())
-	}
 	return b
 }
 
@@ -89,18 +133,25 @@ func (b *browser) step(name string, actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	err := chromedp.Do(ctx, actions...)
 	cancel()
-	b.done(name, err)
+	if err == nil {
+		b.screenshot(name)
+	}
+	b.fail(name, err)
 }
 
-// done screenshots the page after a step, and fails the test if the step
-// failed.
-func (b *browser) done(name string, err error) {
-	b.tb.Helper()
-	shotCtx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-	png, _ := chromedp.Run(shotCtx, chromedp.CaptureScreenshot())
+func (b *browser) screenshot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	png, _ := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	cancel()
 	b.shots = append(b.shots, shot{name, png})
+}
+
+// fail fails the test if a step failed, with a screenshot, the page's URL
+// and its text.
+func (b *browser) fail(name string, err error) {
+	b.tb.Helper()
 	if err != nil {
+		b.screenshot(name + " failed")
 		infoCtx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
 		loc, _ := chromedp.Run(infoCtx, chromedp.Location())
 		body, _ := chromedp.Run(infoCtx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
@@ -109,13 +160,14 @@ func (b *browser) done(name string, err error) {
 	}
 }
 
-// run runs one action that returns a value as a named step.
+// run runs one action that returns a value (a read: no screenshot unless
+// it fails).
 func run[T any](b *browser, name string, a chromedp.Action[T]) T {
 	b.tb.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	v, err := chromedp.Run(ctx, a)
 	cancel()
-	b.done(name, err)
+	b.fail(name, err)
 	return v
 }
 
@@ -161,8 +213,7 @@ func (b *browser) location() string {
 // once it is visible.
 func (b *browser) text(sel string) string {
 	b.tb.Helper()
-	b.step("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
-	return run(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+	return run(b, "read "+sel, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
 }
 
 // loginService is the small login service a user of authresolver writes: a
@@ -380,6 +431,7 @@ func fetchWithoutSession(t *testing.T, b *browser, base string) {
 // TestBrowserCaddy: the sign-in loop in Chromium through Caddy with the
 // shipped Caddyfile (login=redirect), and fetch() from a page gets the 401.
 func TestBrowserCaddy(t *testing.T) {
+	t.Parallel()
 	e, ls := browserEnv(t)
 	base := startCaddy(t, e, caddyOptions{})
 	ls.appBase.Store(&base)
@@ -392,6 +444,7 @@ func TestBrowserCaddy(t *testing.T) {
 // demo loop: login page, sign in, the app with the identity, a fetch() to
 // its API, sign out, back to the login page.
 func TestBrowserDev(t *testing.T) {
+	t.Parallel()
 	needBinary(t)
 	cmd := exec.Command(binary, "dev")
 	for _, kv := range os.Environ() {
@@ -442,6 +495,7 @@ func TestBrowserDev(t *testing.T) {
 // configuration (login=header: the resolver's 401 carries the login page,
 // the config redirects to it).
 func TestBrowserNginx(t *testing.T) {
+	t.Parallel()
 	e, ls := browserEnv(t)
 	base := startNginx(t, e, nginxOptions{})
 	ls.appBase.Store(&base)

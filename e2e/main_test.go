@@ -46,6 +46,7 @@ func runTests(m *testing.M) int {
 	if out, err := build.CombinedOutput(); err != nil {
 		buildErr = fmt.Errorf("go build ./cmd/authresolver: %v\n%s", err, out)
 	}
+	defer stopChromium()
 	return m.Run()
 }
 
