@@ -161,7 +161,7 @@ http {
 }
 `, dir, strings.Replace(site, "listen 80;", "listen 127.0.0.1:"+strconv.Itoa(port)+";", 1))
 		path := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil { //nolint:gosec // G703: the test's temporary directory
 			tb.Fatal(err)
 		}
 		p, err := startProcess(tb, "nginx", exec.Command(bin, "-p", dir, "-c", path, "-e", "stderr"), nil)

@@ -261,7 +261,7 @@ func (d *demo) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	c.Secure = false // plain HTTP on loopback; demo only
 	http.SetCookie(w, c)
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, back, http.StatusSeeOther) //nolint:gosec // G710: back passed login.Redirector.Check (returnTo)
 }
 
 // signOut revokes the session through the admin API and clears the cookie.
@@ -274,7 +274,8 @@ func (d *demo) signOut(w http.ResponseWriter, r *http.Request) {
 			d.log.Warn("demo: revoke session", "error", err)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: d.cookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// Deletes the cookie; not Secure, as the demo is plain HTTP on loopback.
+	http.SetCookie(w, &http.Cookie{Name: d.cookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode}) //nolint:gosec // G124, see above
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -312,7 +313,7 @@ func (d *demo) callAdmin(ctx context.Context, method, path string, body any, wan
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.admin+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, d.admin+path, rd) //nolint:gosec // G704: our own admin listener
 	if err != nil {
 		return err
 	}
@@ -320,7 +321,7 @@ func (d *demo) callAdmin(ctx context.Context, method, path string, body any, wan
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := d.client.Do(req)
+	resp, err := d.client.Do(req) //nolint:gosec // G704, see above
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}

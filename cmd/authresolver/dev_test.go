@@ -81,7 +81,9 @@ func TestDevBrowserDemo(t *testing.T) {
 	}
 	app := m[1]
 	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	send := func(method, url, body string, hdr map[string]string) (*http.Response, string) {
+	// send answers the status, headers and body of one request, sent as a
+	// browser navigation (Accept: text/html) unless hdr says otherwise.
+	send := func(method, url, body string, hdr map[string]string) (int, http.Header, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, url, strings.NewReader(body))
 		if err != nil {
@@ -100,43 +102,42 @@ func TestDevBrowserDemo(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+		return resp.StatusCode, resp.Header, string(b)
 	}
 
-	resp, _ := send("GET", app, "", nil)
+	code, hdr, _ := send("GET", app, "", nil)
 	wantLogin := strings.TrimSuffix(app, "/") + "/login?redirect_uri=" + url.QueryEscape(app)
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != wantLogin {
-		t.Fatalf("app without a session: %d Location %q, want 302 %q", resp.StatusCode, resp.Header.Get("Location"), wantLogin)
+	if code != http.StatusFound || hdr.Get("Location") != wantLogin {
+		t.Fatalf("app without a session: %d Location %q, want 302 %q", code, hdr.Get("Location"), wantLogin)
 	}
-	if resp, body := send("GET", wantLogin, "", nil); resp.StatusCode != 200 || !strings.Contains(body, "Demo only") {
-		t.Fatalf("login page: %d %s", resp.StatusCode, body)
+	if code, _, body := send("GET", wantLogin, "", nil); code != 200 || !strings.Contains(body, "Demo only") {
+		t.Fatalf("login page: %d %s", code, body)
 	}
-	if resp, _ := send("GET", strings.TrimSuffix(app, "/")+"/login?redirect_uri="+url.QueryEscape("http://evil.example/"), "", nil); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("login page for a foreign redirect_uri: %d, want 400", resp.StatusCode)
+	if code, _, _ := send("GET", strings.TrimSuffix(app, "/")+"/login?redirect_uri="+url.QueryEscape("http://evil.example/"), "", nil); code != http.StatusBadRequest {
+		t.Errorf("login page for a foreign redirect_uri: %d, want 400", code)
 	}
-	if resp, _ := send("POST", strings.TrimSuffix(app, "/")+"/login", "redirect_uri="+url.QueryEscape(app), map[string]string{"Origin": "http://evil.example"}); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("cross-site sign-in: %d, want 403", resp.StatusCode)
+	if code, _, _ := send("POST", strings.TrimSuffix(app, "/")+"/login", "redirect_uri="+url.QueryEscape(app), map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("cross-site sign-in: %d, want 403", code)
 	}
-	resp, _ = send("POST", strings.TrimSuffix(app, "/")+"/login", "redirect_uri="+url.QueryEscape(app), nil)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != app {
-		t.Fatalf("sign in: %d Location %q, want 303 %q", resp.StatusCode, resp.Header.Get("Location"), app)
+	code, hdr, _ = send("POST", strings.TrimSuffix(app, "/")+"/login", "redirect_uri="+url.QueryEscape(app), nil)
+	if code != http.StatusSeeOther || hdr.Get("Location") != app {
+		t.Fatalf("sign in: %d Location %q, want 303 %q", code, hdr.Get("Location"), app)
 	}
-	cookies := resp.Cookies()
+	cookies := (&http.Response{Header: hdr}).Cookies()
 	if len(cookies) != 1 || cookies[0].Name != "session" || !cookies[0].HttpOnly {
 		t.Fatalf("sign in set %v, want one HttpOnly session cookie", cookies)
 	}
 	cookie := map[string]string{"Cookie": "session=" + cookies[0].Value}
-	if resp, body := send("GET", app, "", cookie); resp.StatusCode != 200 || !strings.Contains(body, `<span id="user">dev-user</span>`) {
-		t.Fatalf("app with the session: %d %s", resp.StatusCode, body)
+	if code, _, body := send("GET", app, "", cookie); code != 200 || !strings.Contains(body, `<span id="user">dev-user</span>`) {
+		t.Fatalf("app with the session: %d %s", code, body)
 	}
-	if resp, body := send("GET", app+"api/me", "", map[string]string{"Accept": "application/json"}); resp.StatusCode != 401 || !strings.Contains(body, "missing_credential") {
-		t.Errorf("API without a session: %d %s, want 401 JSON", resp.StatusCode, body)
+	if code, _, body := send("GET", app+"api/me", "", map[string]string{"Accept": "application/json"}); code != 401 || !strings.Contains(body, "missing_credential") {
+		t.Errorf("API without a session: %d %s, want 401 JSON", code, body)
 	}
-	resp, _ = send("POST", app+"logout", "", cookie)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign out: %d, want 303", resp.StatusCode)
+	if code, _, _ := send("POST", app+"logout", "", cookie); code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d, want 303", code)
 	}
-	if resp, _ := send("GET", app, "", cookie); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != wantLogin {
-		t.Errorf("app with the revoked session: %d Location %q, want 302 to the login page", resp.StatusCode, resp.Header.Get("Location"))
+	if code, hdr, _ := send("GET", app, "", cookie); code != http.StatusFound || hdr.Get("Location") != wantLogin {
+		t.Errorf("app with the revoked session: %d Location %q, want 302 to the login page", code, hdr.Get("Location"))
 	}
 }
