@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,6 +26,11 @@ type Config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	AdminToken string `env:"ADMIN_TOKEN"`
+	// AdminTokenFile names a file holding the admin token (a mounted
+	// Secret); exactly one of it and AdminToken may be set.
+	AdminTokenFile string `env:"ADMIN_TOKEN_FILE"`
+	// GRPCAddr is the Envoy gRPC ext_authz listener; empty: off.
+	GRPCAddr string `env:"GRPC_ADDR"`
 
 	RedisURL        string   `env:"REDIS_URL"`
 	RedisAddrs      []string `env:"REDIS_ADDRS"`
@@ -156,10 +162,16 @@ func (c *Config) validate() error {
 	for _, v := range []struct {
 		name string
 		addr string
-	}{{"LISTEN_ADDR", c.ListenAddr}, {"ADMIN_ADDR", c.AdminAddr}} {
+	}{{"LISTEN_ADDR", c.ListenAddr}, {"ADMIN_ADDR", c.AdminAddr}, {"GRPC_ADDR", c.GRPCAddr}} {
+		if v.addr == "" && v.name == "GRPC_ADDR" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(v.addr); err != nil {
 			return bad(v.name, "want host:port, got %q", v.addr)
 		}
+	}
+	if err := c.readAdminToken(); err != nil {
+		return err
 	}
 	if err := c.validateRedis(); err != nil {
 		return err
@@ -293,6 +305,27 @@ func (c *Config) validateLogin() error {
 		}
 	}
 	return bad("LOGIN_URL", "%s", strings.TrimPrefix(err.Error(), login.ErrLoginURL.Error()+": "))
+}
+
+// readAdminToken takes the admin token from AUTHRESOLVER_ADMIN_TOKEN_FILE
+// when that is set. The file's trailing newline is not part of the token.
+func (c *Config) readAdminToken() error {
+	if c.AdminTokenFile == "" {
+		return nil
+	}
+	if c.AdminToken != "" {
+		return bad("ADMIN_TOKEN_FILE", "set together with AUTHRESOLVER_ADMIN_TOKEN; set only one")
+	}
+	b, err := os.ReadFile(c.AdminTokenFile)
+	if err != nil {
+		return bad("ADMIN_TOKEN_FILE", "%v", err)
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	if tok == "" || strings.ContainsAny(tok, "\r\n") {
+		return bad("ADMIN_TOKEN_FILE", "%s: want one line holding the token", c.AdminTokenFile)
+	}
+	c.AdminToken = tok
+	return nil
 }
 
 func (c *Config) validateRedis() error {

@@ -85,6 +85,9 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"AUTHRESOLVER_FLIGHT_TIMEOUT": "0s"}, "AUTHRESOLVER_FLIGHT_TIMEOUT: 0s is out of range"},
 		{map[string]string{"AUTHRESOLVER_JWT_LEEWAY": "1h"}, "AUTHRESOLVER_JWT_LEEWAY: 1h0m0s is out of range"},
 		{map[string]string{"AUTHRESOLVER_LISTEN_ADDR": "8080"}, "AUTHRESOLVER_LISTEN_ADDR: want host:port"},
+		{map[string]string{"AUTHRESOLVER_GRPC_ADDR": "9000"}, "AUTHRESOLVER_GRPC_ADDR: want host:port"},
+		{map[string]string{"AUTHRESOLVER_ADMIN_TOKEN": "t", "AUTHRESOLVER_ADMIN_TOKEN_FILE": "/etc/hostname"}, "AUTHRESOLVER_ADMIN_TOKEN_FILE: set together with AUTHRESOLVER_ADMIN_TOKEN"},
+		{map[string]string{"AUTHRESOLVER_ADMIN_TOKEN_FILE": "/nonexistent/token"}, "AUTHRESOLVER_ADMIN_TOKEN_FILE: open /nonexistent/token"},
 		{map[string]string{"AUTHRESOLVER_REDIS_URL": "http://x"}, "AUTHRESOLVER_REDIS_URL: want redis://"},
 		{map[string]string{"AUTHRESOLVER_REDIS_MASTER_NAME": "m"}, "AUTHRESOLVER_REDIS_MASTER_NAME: needs"},
 		{map[string]string{"AUTHRESOLVER_JWT_ISSUER": "https://a"}, "AUTHRESOLVER_JWT_JWKS_URL: is empty"},
@@ -211,6 +214,36 @@ func TestRunRefusesClaimHeaderCollision(t *testing.T) {
 	want := "authresolver: AUTHRESOLVER_CLAIM_HEADERS: \"User-Id\" is the name of an identity header; pick another\n"
 	if got := stderr.String(); got != want {
 		t.Errorf("stderr = %q, want %q", got, want)
+	}
+}
+
+func TestConfigAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content, want, err string
+	}{
+		{"plain", "s3cret", "s3cret", ""},
+		{"trailing newline", "s3cret\n", "s3cret", ""},
+		{"CRLF", "s3cret\r\n", "s3cret", ""},
+		{"empty", "\n", "", "want one line"},
+		{"two lines", "a\nb\n", "", "want one line"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadConfig(map[string]string{"AUTHRESOLVER_ADMIN_TOKEN_FILE": path})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("err = %v, want one naming the variable with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || cfg.AdminToken != tt.want {
+				t.Errorf("AdminToken = %q, %v; want %q", cfg.AdminToken, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -19,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
 	"github.com/authresolver/authresolver/admin"
 	"github.com/authresolver/authresolver/assertion"
 	"github.com/authresolver/authresolver/cache"
+	"github.com/authresolver/authresolver/extauthz"
 	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/login"
 	"github.com/authresolver/authresolver/resolver"
@@ -43,6 +45,7 @@ type app struct {
 	draining  atomic.Bool
 
 	resolveAddr, adminAddr net.Addr
+	grpcAddr               net.Addr // nil unless AUTHRESOLVER_GRPC_ADDR is set
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -182,7 +185,9 @@ type listener struct {
 	shutdown func(ctx context.Context) error
 }
 
-// listen opens the resolve and admin listeners.
+// listen opens the resolve and admin listeners, and the gRPC listener when
+// AUTHRESOLVER_GRPC_ADDR is set; resolve and gRPC share one decision
+// pipeline.
 func (a *app) listen(l1 resolver.Cache, shared resolver.SharedCache, signer *assertion.Signer, invalidate func(context.Context, string) error) ([]listener, error) {
 	resolveLn, err := listenTCP(a.cfg.ListenAddr, "LISTEN_ADDR")
 	if err != nil {
@@ -194,10 +199,53 @@ func (a *app) listen(l1 resolver.Cache, shared resolver.SharedCache, signer *ass
 		return nil, err
 	}
 	a.resolveAddr, a.adminAddr = resolveLn.Addr(), adminLn.Addr()
-	return []listener{
-		httpListener("resolve", resolveLn, a.resolveHandler(l1, shared, signer), a.log),
+	decide := a.newResolver(l1, shared, signer)
+	listeners := []listener{
+		httpListener("resolve", resolveLn, a.resolveHandler(decide, signer), a.log),
 		httpListener("admin", adminLn, a.adminHandler(invalidate), a.log),
-	}, nil
+	}
+	if a.cfg.GRPCAddr == "" {
+		return listeners, nil
+	}
+	grpcLn, err := listenTCP(a.cfg.GRPCAddr, "GRPC_ADDR")
+	if err != nil {
+		resolveLn.Close()
+		adminLn.Close()
+		return nil, err
+	}
+	a.grpcAddr = grpcLn.Addr()
+	return append(listeners, a.grpcListener(grpcLn, decide)), nil
+}
+
+// grpcListener serves Envoy's gRPC ext_authz from the resolve listener's
+// decisions, with a health service that is SERVING exactly when /readyz
+// answers 200. Its shutdown ends health Watch streams first, so that the
+// graceful stop waits only for Checks in flight.
+func (a *app) grpcListener(ln net.Listener, h *resolver.Handler) listener {
+	srv := grpc.NewServer(extauthz.ServerOptions()...)
+	health := extauthz.NewHealth(func(ctx context.Context) bool { return a.notReady(ctx) == "" }, 0)
+	extauthz.Register(srv, extauthz.New(h), health)
+	return listener{
+		name:  "grpc",
+		addr:  ln.Addr(),
+		serve: func() error { return srv.Serve(ln) },
+		shutdown: func(ctx context.Context) error {
+			health.Close()
+			done := make(chan struct{})
+			go func() {
+				srv.GracefulStop()
+				close(done)
+			}()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				srv.Stop()
+				<-done
+				return ctx.Err()
+			}
+		},
+	}
 }
 
 func httpListener(name string, ln net.Listener, h http.Handler, log *slog.Logger) listener {
@@ -221,14 +269,14 @@ func httpListener(name string, ln net.Listener, h http.Handler, log *slog.Logger
 	}
 }
 
-// resolveHandler serves the resolve listener. It routes by hand: a
-// router's per-request context allocations are measurable on this path.
-func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache, signer *assertion.Signer) http.Handler {
+// newResolver builds the decision pipeline that the resolve listener and
+// the gRPC listener share.
+func (a *app) newResolver(l1 resolver.Cache, shared resolver.SharedCache, signer *assertion.Signer) *resolver.Handler {
 	var asserter resolver.Asserter
 	if signer != nil {
 		asserter = signer // a nil *Signer in the interface would not be nil
 	}
-	h := resolver.New(resolver.Options{
+	return resolver.New(resolver.Options{
 		Tokens:             a.tokenVerifier(),
 		Sessions:           a.store,
 		Revocations:        a.store,
@@ -247,6 +295,11 @@ func (a *app) resolveHandler(l1 resolver.Cache, shared resolver.SharedCache, sig
 		Logger:             a.log,
 		Metrics:            resolver.NewMetrics(a.reg),
 	})
+}
+
+// resolveHandler serves the resolve listener. It routes by hand: a
+// router's per-request context allocations are measurable on this path.
+func (a *app) resolveHandler(h *resolver.Handler, signer *assertion.Signer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":

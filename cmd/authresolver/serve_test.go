@@ -18,18 +18,25 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/authresolver/authresolver/session"
 )
 
 // testServer is `authresolver serve` running in this process.
 type testServer struct {
 	resolve, admin string // base URLs
+	grpc           string // host:port when AUTHRESOLVER_GRPC_ADDR is set
 	logs           *syncbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan int // the exit code
 }
 
-// startServer runs serve with env (listeners on port 0) and waits until both
+// startServer runs serve with env (listeners on port 0) and waits until its
 // listeners are up.
 func startServer(t *testing.T, env map[string]string) *testServer {
 	t.Helper()
@@ -53,7 +60,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for s.resolve == "" || s.admin == "" {
+	for s.resolve == "" || s.admin == "" || (full["AUTHRESOLVER_GRPC_ADDR"] != "" && s.grpc == "") {
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not start; log:\n%s", s.logs.String())
 		}
@@ -66,10 +73,13 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		for sc.Scan() {
 			var line struct{ Msg, Listener, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				if line.Listener == "resolve" {
+				switch line.Listener {
+				case "resolve":
 					s.resolve = "http://" + line.Addr
-				} else {
+				case "admin":
 					s.admin = "http://" + line.Addr
+				case "grpc":
+					s.grpc = line.Addr
 				}
 			}
 		}
@@ -247,5 +257,67 @@ func TestServeLogsNoCredentials(t *testing.T) {
 		if strings.Contains(logs, secret) || strings.Contains(logs, secret[:16]) {
 			t.Errorf("the log contains a credential")
 		}
+	}
+}
+
+// TestServeGRPC: with AUTHRESOLVER_GRPC_ADDR the gRPC listener answers
+// Check like /resolve, its health follows /readyz (NOT_SERVING while
+// draining, Checks still answered) and it stops with the HTTP listeners.
+func TestServeGRPC(t *testing.T) {
+	s := startServer(t, map[string]string{
+		"AUTHRESOLVER_GRPC_ADDR":      "127.0.0.1:0",
+		"AUTHRESOLVER_SHUTDOWN_DELAY": "500ms",
+	})
+	conn, err := grpc.NewClient("passthrough:///"+s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	auth, health := authv3.NewAuthorizationClient(conn), healthpb.NewHealthClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	serving := func() healthpb.HealthCheckResponse_ServingStatus {
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+		if err != nil {
+			t.Fatalf("health: %v", err)
+		}
+		return resp.GetStatus()
+	}
+	checkCode := func(ext map[string]string) int32 {
+		resp, err := auth.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request:           &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/"}},
+			ContextExtensions: ext,
+		}})
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		return resp.GetStatus().GetCode()
+	}
+
+	if got := serving(); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health = %v, want SERVING", got)
+	}
+	if got := checkCode(nil); got != int32(codes.Unauthenticated) {
+		t.Errorf("Check without credential = %v, want UNAUTHENTICATED", codes.Code(got))
+	}
+	if got := checkCode(map[string]string{"optional": "true"}); got != int32(codes.OK) {
+		t.Errorf("Check with optional=true = %v, want OK", codes.Code(got))
+	}
+
+	s.cancel()
+	waitFor(t, 2*time.Second, "gRPC health NOT_SERVING while draining", func() bool {
+		return serving() == healthpb.HealthCheckResponse_NOT_SERVING
+	})
+	if got := checkCode(nil); got != int32(codes.Unauthenticated) {
+		t.Errorf("Check while draining = %v, want UNAUTHENTICATED", codes.Code(got))
+	}
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Errorf("exit code = %d, want 0; log:\n%s", code, s.logs.String())
+		}
+		s.done <- code
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after cancel")
 	}
 }
