@@ -190,4 +190,3 @@ func TestEnvoyGRPCConfig(t *testing.T) {
 		}
 	}
 }
-
