@@ -120,20 +120,28 @@ func start(tb testing.TB, mutate func(*resolver.Options)) *harness {
 	h.hsrv = extauthz.NewHealth(func(context.Context) bool { return h.ready.Load() }, time.Hour)
 	h.gsrv = grpc.NewServer(extauthz.ServerOptions()...)
 	extauthz.Register(h.gsrv, extauthz.New(h.resolver), h.hsrv)
+	conn := serve(tb, h.gsrv)
+	h.auth = authv3.NewAuthorizationClient(conn)
+	h.health = healthpb.NewHealthClient(conn)
+	return h
+}
+
+// serve serves g on a loopback port until the test ends and returns a
+// client connection to it.
+func serve(tb testing.TB, g *grpc.Server) *grpc.ClientConn {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	go func() { _ = h.gsrv.Serve(ln) }()
-	tb.Cleanup(h.gsrv.Stop)
+	go func() { _ = g.Serve(ln) }()
+	tb.Cleanup(g.Stop)
 	conn, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		tb.Fatalf("grpc.NewClient: %v", err)
 	}
 	tb.Cleanup(func() { conn.Close() })
-	h.auth = authv3.NewAuthorizationClient(conn)
-	h.health = healthpb.NewHealthClient(conn)
-	return h
+	return conn
 }
 
 // claims returns the claims of a valid token for sub; mutate adds or
