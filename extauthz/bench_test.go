@@ -2,6 +2,7 @@ package extauthz_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -86,4 +87,36 @@ func benchCheck(b *testing.B, c authv3.AuthorizationClient, req *authv3.CheckReq
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds()), "p99-ns")
 	}
+}
+
+// BenchmarkServerCheck measures the adapter without the network: one Check
+// from the L1 cache, called in process, against the resolver answering the
+// same request over HTTP (ServeHTTP on /resolve).
+//
+//	go test -run '^$' -bench BenchmarkServerCheck -benchmem ./extauthz
+func BenchmarkServerCheck(b *testing.B) {
+	h := start(b, nil)
+	tok := aliceToken()
+	req := request(map[string]string{"authorization": "Bearer " + tok}, nil)
+	s := extauthz.New(h.resolver)
+	b.Run("grpc-adapter", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if resp, _ := s.Check(context.Background(), req); resp.GetStatus().GetCode() != 0 {
+				b.Fatal(resp.GetStatus())
+			}
+		}
+	})
+	b.Run("http-resolve", func(b *testing.B) {
+		r := httptest.NewRequest("GET", "/resolve", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			h.resolver.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
 }
