@@ -98,7 +98,7 @@ func BenchmarkServerCheck(b *testing.B) {
 	h := start(b, nil)
 	tok := aliceToken()
 	req := request(map[string]string{"authorization": "Bearer " + tok}, nil)
-	s := extauthz.New(h.resolver)
+	s := extauthz.New(h.resolver, nil)
 	b.Run("grpc-adapter", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

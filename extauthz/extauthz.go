@@ -15,8 +15,11 @@ package extauthz
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +47,7 @@ var _ Checker = (*resolver.Handler)(nil)
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 	checker  Checker
+	log      *slog.Logger
 	identity []headerName
 	pool     sync.Pool // *recorder
 }
@@ -52,9 +56,13 @@ type Server struct {
 // Envoy wants it (lower case).
 type headerName struct{ canonical, lower string }
 
-// New returns a Server answering from c. It does no I/O.
-func New(c Checker) *Server {
-	s := &Server{checker: c}
+// New returns a Server answering from c, logging to log (nil: nowhere). It
+// does no I/O.
+func New(c Checker, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{checker: c, log: log}
 	for _, n := range c.IdentityHeaders() {
 		s.identity = append(s.identity, headerName{n, strings.ToLower(n)})
 	}
@@ -66,7 +74,15 @@ func New(c Checker) *Server {
 // every outcome, the resolver being unable to decide included, is a
 // CheckResponse, so that a gateway's failure_mode_allow (which applies only
 // to a failed call) cannot turn it into an allow.
-func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s *Server) Check(ctx context.Context, in *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+	defer func() {
+		// net/http survives a panicking handler; grpc-go does not. One bad
+		// request must not take the process down, nor be allowed.
+		if p := recover(); p != nil {
+			s.log.ErrorContext(ctx, "extauthz: panic in Check", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = panicked, nil
+		}
+	}()
 	attrs := in.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
 	req, reqErr := requirement(attrs.GetContextExtensions())
@@ -225,6 +241,19 @@ func deny(rec *recorder) *authv3.CheckResponse {
 		Status:       &rpcstatus.Status{Code: int32(grpcCode(rec.status))},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: d},
 	}
+}
+
+// panicked answers a Check that panicked: 503, as when the resolver
+// cannot decide.
+var panicked = &authv3.CheckResponse{
+	Status: &rpcstatus.Status{Code: int32(codes.Unavailable)},
+	HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		Headers: []*corev3.HeaderValueOption{{
+			Header:       &corev3.HeaderValue{Key: "retry-after", Value: "1"},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
+	}},
 }
 
 // grpcCode is the CheckResponse status for an HTTP denial. Envoy denies on

@@ -449,3 +449,33 @@ func TestServiceName(t *testing.T) {
 		t.Errorf("AuthorizationService = %q, want %q", got, want)
 	}
 }
+
+// panicky is a Checker whose Check panics.
+type panicky struct{}
+
+func (panicky) IdentityHeaders() []string { return []string{"X-Auth-User-Id"} }
+
+func (panicky) Check(http.ResponseWriter, *http.Request, resolver.Requirement, error) {
+	panic("boom")
+}
+
+// TestCheckPanicIsUnavailable: a panicking check answers 503 UNAVAILABLE
+// (never an allow, never a gRPC error that failure_mode_allow could turn
+// into one), is logged, and the server goes on serving.
+func TestCheckPanicIsUnavailable(t *testing.T) {
+	var buf syncbuf.Buffer
+	s := extauthz.New(panicky{}, slog.New(slog.NewJSONHandler(&buf, nil)))
+	for range 2 {
+		resp, err := s.Check(context.Background(), request(nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := summarize(resp)
+		if got := [3]any{a.Code, a.Status, a.Headers["retry-after"]}; got != [3]any{unavailable, 503, "1"} {
+			t.Errorf("answer = %v, want [UNAVAILABLE 503 1]", got)
+		}
+	}
+	if !strings.Contains(buf.String(), "boom") {
+		t.Errorf("log = %q, want the panic", buf.String())
+	}
+}

@@ -119,7 +119,7 @@ func start(tb testing.TB, mutate func(*resolver.Options)) *harness {
 	h.resolver = resolver.New(o)
 	h.hsrv = extauthz.NewHealth(func(context.Context) bool { return h.ready.Load() }, time.Hour)
 	h.gsrv = grpc.NewServer(extauthz.ServerOptions()...)
-	extauthz.Register(h.gsrv, extauthz.New(h.resolver), h.hsrv)
+	extauthz.Register(h.gsrv, extauthz.New(h.resolver, nil), h.hsrv)
 	conn := serve(tb, h.gsrv)
 	h.auth = authv3.NewAuthorizationClient(conn)
 	h.health = healthpb.NewHealthClient(conn)

@@ -224,7 +224,7 @@ func (a *app) listen(l1 resolver.Cache, shared resolver.SharedCache, signer *ass
 func (a *app) grpcListener(ln net.Listener, h *resolver.Handler) listener {
 	srv := grpc.NewServer(extauthz.ServerOptions()...)
 	health := extauthz.NewHealth(func(ctx context.Context) bool { return a.notReady(ctx) == "" }, 0)
-	extauthz.Register(srv, extauthz.New(h), health)
+	extauthz.Register(srv, extauthz.New(h, a.log), health)
 	return listener{
 		name:  "grpc",
 		addr:  ln.Addr(),
