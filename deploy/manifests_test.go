@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/authresolver/authresolver/resolver"
 )
 
 // knownKinds maps each apiVersion the manifests may use to its kinds.
@@ -479,8 +481,9 @@ func TestGatewayReferences(t *testing.T) {
 			}
 			decode(t, d, &v)
 			referURL(d, v.Metadata.Annotations["nginx.ingress.kubernetes.io/auth-url"])
+			// A name left out would pass a client-sent copy through.
 			headers := strings.Split(v.Metadata.Annotations["nginx.ingress.kubernetes.io/auth-response-headers"], ",")
-			for _, h := range []string{"X-Auth-Session-Valid", "X-Auth-User-Id", "X-Auth-User-Roles", "X-Auth-Error"} {
+			for _, h := range identityHeaders() {
 				if !slices.Contains(headers, h) {
 					t.Errorf("%s: auth-response-headers lacks %s", d.path, h)
 				}
@@ -535,6 +538,30 @@ func TestGatewayReferences(t *testing.T) {
 			if !bytes.Contains(d.raw, []byte("role: admin")) {
 				t.Errorf("%s: no route with authPolicy.context role: admin", d.path)
 			}
+			var routes struct {
+				Spec struct {
+					Routes []struct {
+						AuthPolicy struct {
+							Disabled bool
+						} `json:"authPolicy"`
+						RequestHeadersPolicy struct {
+							Remove []string
+						} `json:"requestHeadersPolicy"`
+					}
+				}
+			}
+			decode(t, d, &routes)
+			for _, r := range routes.Spec.Routes {
+				if !r.AuthPolicy.Disabled {
+					continue
+				}
+				// Nothing else removes client-sent identity headers there.
+				for _, h := range identityHeaders() {
+					if !slices.Contains(r.RequestHeadersPolicy.Remove, h) {
+						t.Errorf("%s: a route without authorization keeps client-sent %s", d.path, h)
+					}
+				}
+			}
 		case "ReferenceGrant":
 			var v struct {
 				Spec struct {
@@ -555,4 +582,10 @@ func TestGatewayReferences(t *testing.T) {
 			t.Errorf("no ReferenceGrant for the SecurityPolicy backendRef %s", k)
 		}
 	}
+}
+
+// identityHeaders are the identity headers of the default configuration
+// (prefix X-Auth-, no claim headers).
+func identityHeaders() []string {
+	return resolver.New(resolver.Options{}).IdentityHeaders()
 }
