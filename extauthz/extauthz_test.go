@@ -21,7 +21,6 @@ import (
 
 	"github.com/authresolver/authresolver/extauthz"
 	"github.com/authresolver/authresolver/internal/syncbuf"
-	"github.com/authresolver/authresolver/jwks/jwkstest"
 	"github.com/authresolver/authresolver/resolver"
 )
 
@@ -123,7 +122,7 @@ func TestCheckDecisions(t *testing.T) {
 		{"expired", request(bearer(mint("alice", func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() })), nil), deny401("token_expired")},
 		{"not yet valid", request(bearer(mint("alice", func(c map[string]any) { c["nbf"] = time.Now().Add(time.Hour).Unix() })), nil), deny401("token_not_yet_valid")},
 		{"no exp", request(bearer(mint("alice", func(c map[string]any) { delete(c, "exp") })), nil), deny401("missing_claim")},
-		{"alg none", request(bearer(jwkstest.Unsigned(map[string]any{"alg": "none", "kid": "k1"}, claims("alice", nil))), nil), deny401("unsupported_algorithm")},
+		{"alg none", request(bearer(keys().good.Sign(map[string]any{"alg": "none"}, claims("alice", nil))), nil), deny401("unsupported_algorithm")},
 		{"revoked", request(bearer(mint("alice", func(c map[string]any) { c["jti"] = "revoked-jti" })), nil), deny401("token_revoked")},
 		{"session not found", request(map[string]string{"cookie": "session=bm9zdWNoc2Vzc2lvbg"}, nil), deny401("session_not_found")},
 		{"empty session cookie", request(map[string]string{"cookie": "session="}, nil), deny401("malformed_session")},
