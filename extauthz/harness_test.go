@@ -89,7 +89,7 @@ func (f fakeRevocations) TokenRevoked(_ context.Context, id resolver.Identity) (
 // start serves a harness; mutate may change the resolver's options.
 func start(tb testing.TB, mutate func(*resolver.Options)) *harness {
 	tb.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), l1: cache.NewL1(0, 0)}
+	h := &harness{reg: prometheus.NewRegistry(), l1: cache.NewL1(cache.L1Options{})}
 	h.ready.Store(true)
 	h.revoked.Store("revoked-jti", true)
 	idp := jwkstest.NewServer(keys().good)
