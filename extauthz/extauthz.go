@@ -238,7 +238,7 @@ func deny(rec *recorder) *authv3.CheckResponse {
 		}
 	}
 	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(grpcCode(rec.status))},
+		Status:       &rpcstatus.Status{Code: grpcCode(rec.status)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: d},
 	}
 }
@@ -258,29 +258,33 @@ var panicked = &authv3.CheckResponse{
 
 // grpcCode is the CheckResponse status for an HTTP denial. Envoy denies on
 // any code but OK; the code tells gateways' logs and metrics why.
-func grpcCode(status int) codes.Code {
+func grpcCode(status int32) int32 {
 	switch status {
 	case http.StatusUnauthorized:
-		return codes.Unauthenticated
+		return int32(codes.Unauthenticated)
 	case http.StatusServiceUnavailable:
-		return codes.Unavailable
+		return int32(codes.Unavailable)
 	}
-	return codes.PermissionDenied
+	return int32(codes.PermissionDenied)
 }
 
 // recorder is the http.ResponseWriter the resolver answers into.
 type recorder struct {
 	header http.Header
-	status int
+	status int32
 	body   []byte
 }
 
 func (r *recorder) Header() http.Header { return r.header }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
+	if r.status != 0 {
+		return
 	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("extauthz: invalid status code %d", code)) // as net/http does
+	}
+	r.status = int32(code)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {

@@ -90,7 +90,7 @@ func TestCheckDecisions(t *testing.T) {
 	bearer := func(tok string) map[string]string { return map[string]string{"authorization": "Bearer " + tok} }
 	ext := func(kv ...string) map[string]string {
 		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
+		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}
 		return m
@@ -464,6 +464,23 @@ func (panicky) Check(http.ResponseWriter, *http.Request, resolver.Requirement, e
 func TestCheckPanicIsUnavailable(t *testing.T) {
 	var buf syncbuf.Buffer
 	s := extauthz.New(panicky{}, slog.New(slog.NewJSONHandler(&buf, nil)))
+	testUnavailable(t, s)
+	if !strings.Contains(buf.String(), "boom") {
+		t.Errorf("log = %q, want the panic", buf.String())
+	}
+	// A status that is not HTTP's is refused as net/http refuses it.
+	testUnavailable(t, extauthz.New(badStatus{}, nil))
+}
+
+// badStatus is a Checker that answers a status no HTTP server could send.
+type badStatus struct{ panicky }
+
+func (badStatus) Check(w http.ResponseWriter, _ *http.Request, _ resolver.Requirement, _ error) {
+	w.WriteHeader(42)
+}
+
+func testUnavailable(t *testing.T, s *extauthz.Server) {
+	t.Helper()
 	for range 2 {
 		resp, err := s.Check(context.Background(), request(nil, nil))
 		if err != nil {
@@ -473,8 +490,5 @@ func TestCheckPanicIsUnavailable(t *testing.T) {
 		if got := [3]any{a.Code, a.Status, a.Headers["retry-after"]}; got != [3]any{unavailable, 503, "1"} {
 			t.Errorf("answer = %v, want [UNAVAILABLE 503 1]", got)
 		}
-	}
-	if !strings.Contains(buf.String(), "boom") {
-		t.Errorf("log = %q, want the panic", buf.String())
 	}
 }

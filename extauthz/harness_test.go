@@ -187,7 +187,7 @@ func request(headers, ext map[string]string) *authv3.CheckRequest {
 func rawRequest(kv ...string) *authv3.CheckRequest {
 	r := request(nil, nil)
 	hm := &corev3.HeaderMap{}
-	for i := 0; i < len(kv); i += 2 {
+	for i := 0; i+1 < len(kv); i += 2 {
 		hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
 	}
 	r.Attributes.Request.Http.HeaderMap = hm

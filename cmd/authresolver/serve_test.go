@@ -298,10 +298,10 @@ func TestServeGRPC(t *testing.T) {
 		t.Errorf("health = %v, want SERVING", got)
 	}
 	if got := checkCode(nil); got != int32(codes.Unauthenticated) {
-		t.Errorf("Check without credential = %v, want UNAUTHENTICATED", codes.Code(got))
+		t.Errorf("Check without credential = code %d, want UNAUTHENTICATED", got)
 	}
 	if got := checkCode(map[string]string{"optional": "true"}); got != int32(codes.OK) {
-		t.Errorf("Check with optional=true = %v, want OK", codes.Code(got))
+		t.Errorf("Check with optional=true = code %d, want OK", got)
 	}
 
 	s.cancel()
@@ -309,7 +309,7 @@ func TestServeGRPC(t *testing.T) {
 		return serving() == healthpb.HealthCheckResponse_NOT_SERVING
 	})
 	if got := checkCode(nil); got != int32(codes.Unauthenticated) {
-		t.Errorf("Check while draining = %v, want UNAUTHENTICATED", codes.Code(got))
+		t.Errorf("Check while draining = code %d, want UNAUTHENTICATED", got)
 	}
 	select {
 	case code := <-s.done:
