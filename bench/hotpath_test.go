@@ -24,17 +24,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/authresolver/authresolver/cache"
+	"github.com/authresolver/authresolver/internal/loadgen"
+	"github.com/authresolver/authresolver/internal/mint"
 	"github.com/authresolver/authresolver/internal/redistest"
 	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/resolver"
 	"github.com/authresolver/authresolver/session"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type hotpath struct {
-	is      *issuer
+	is      *mint.Issuer
 	handler http.Handler
 	store   *session.MemoryStore
 }
@@ -43,17 +44,17 @@ type hotpath struct {
 // sessions and revocations in memory and turns the shared cache off.
 func newHotpath(tb testing.TB, cacheTTL time.Duration, redisURL string) *hotpath {
 	tb.Helper()
-	is, err := newIssuer()
+	is, err := mint.New("https://issuer.bench.test", "bench-1")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	path := filepath.Join(tb.TempDir(), "jwks.json")
-	if err := os.WriteFile(path, is.jwks(), 0o644); err != nil {
+	if err := os.WriteFile(path, is.JWKS(), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	v, err := jwks.New(jwks.Options{
-		Issuer: is.url, URL: "file://" + path, Algorithms: []string{"ES256"},
+		Issuer: is.URL, URL: "file://" + path, Algorithms: []string{"ES256"},
 		Leeway: 30 * time.Second, Metrics: jwks.NewMetrics(reg),
 	})
 	if err != nil {
@@ -122,7 +123,7 @@ func BenchmarkResolve(b *testing.B) {
 	b.Run("jwt-l1-hit", func(b *testing.B) {
 		h := newHotpath(b, 5*time.Second, "")
 		r := httptest.NewRequest("GET", "/resolve", nil)
-		r.Header.Set("Authorization", "Bearer "+h.is.mint("user-1", "jti-1", time.Now()))
+		r.Header.Set("Authorization", "Bearer "+h.is.Token("user-1", "jti-1", time.Now()))
 		w := &writer{h: http.Header{}}
 		h.serve(b, w, r) // fill the cache
 		b.ReportAllocs()
@@ -157,7 +158,7 @@ func BenchmarkResolve(b *testing.B) {
 				url = redistest.Start(b).URL()
 			}
 			h := newHotpath(b, 5*time.Second, url)
-			toks := h.is.mintMany(b.N, fmt.Sprintf("n%d", b.N))
+			toks := h.is.Many(b.N, fmt.Sprintf("n%d", b.N))
 			reqs := make([]*http.Request, b.N)
 			for i, tok := range toks {
 				reqs[i] = httptest.NewRequest("GET", "/resolve", nil)
@@ -185,7 +186,7 @@ func BenchmarkCachedDecisions(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	toks := h.is.mintMany(n, "heap")
+	toks := h.is.Many(n, "heap")
 	w := &writer{h: http.Header{}}
 	b.ResetTimer()
 	for _, tok := range toks {
@@ -209,7 +210,7 @@ func BenchmarkCachedDecisions(b *testing.B) {
 // server's share with -focus 'http.\(\*conn\).serve'.
 func BenchmarkServe(b *testing.B) {
 	h := newHotpath(b, 5*time.Second, "")
-	token := h.is.mint("user-1", "jti-1", time.Now())
+	token := h.is.Token("user-1", "jti-1", time.Now())
 	ceiling := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hdr := w.Header()
 		for k, v := range ceilingHeaders {
@@ -237,11 +238,11 @@ func BenchmarkServe(b *testing.B) {
 			var wg sync.WaitGroup
 			for range 32 {
 				wg.Go(func() {
-					cl := &client{addr: addr}
-					defer cl.close()
+					cl := &loadgen.Client{Addr: addr}
+					defer cl.Close()
 					req := request(nil, "/resolve", "Authorization: Bearer "+token)
 					for n.Add(1) <= int64(b.N) {
-						if status, err := cl.roundTrip(req); err != nil || status != 200 {
+						if status, _, err := cl.RoundTrip(req); err != nil || status != 200 {
 							b.Errorf("status %d: %v", status, err)
 							return
 						}

@@ -20,6 +20,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/authresolver/authresolver/internal/mint"
+	"github.com/authresolver/authresolver/internal/proc"
 )
 
 type config struct {
@@ -92,7 +95,7 @@ type scenario struct {
 	id, name string
 	addr     string
 	next     requestFunc
-	procs    []*proc
+	procs    []*proc.Proc
 	open     bool // open loop at cfg.rate instead of closed loop
 	baseline string
 
@@ -120,10 +123,10 @@ func run(ctx context.Context, c config) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	var procs []*proc
+	var procs []*proc.Proc
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop(3 * time.Second)
 		}
 	}()
 	began := time.Now()
@@ -140,19 +143,19 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 
-	is, err := newIssuer()
+	is, err := mint.New("https://issuer.bench.test", "bench-1")
 	if err != nil {
 		return err
 	}
 	jwksPath := filepath.Join(dir, "jwks.json")
-	if err := os.WriteFile(jwksPath, is.jwks(), 0o644); err != nil {
+	if err := os.WriteFile(jwksPath, is.JWKS(), 0o644); err != nil {
 		return err
 	}
 	pool := max(c.tokens, c.rssEntries)
 	t0 := time.Now()
-	toks := is.mintMany(pool, "fresh")
+	toks := is.Many(pool, "fresh")
 	log.Printf("minted %d tokens in %v", pool, time.Since(t0).Round(time.Millisecond))
-	hot := is.mint("user-hot", "jti-hot", time.Now())
+	hot := is.Token("user-hot", "jti-hot", time.Now())
 
 	log.Printf("measuring raw P-256 verification for %v", c.verifyTime)
 	verifyCPU, verifyWall, err := rawVerify(c.verifyTime)
@@ -160,11 +163,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
-	redis, redisAddr, err := startRedis(dir)
+	redis, err := proc.StartRedis(dir)
 	if err != nil {
 		return err
 	}
-	procs = append(procs, redis)
+	procs = append(procs, redis.Proc)
 	ceiling, ceilingAddr, err := startSelf("ceiling", dir)
 	if err != nil {
 		return err
@@ -185,8 +188,8 @@ func run(ctx context.Context, c config) error {
 			}
 		}
 		maps.Copy(env, map[string]string{
-			"REDIS_URL":      "redis://" + redisAddr + "/0",
-			"JWT_ISSUER":     is.url,
+			"REDIS_URL":      "redis://" + redis.Addr + "/0",
+			"JWT_ISSUER":     is.URL,
 			"JWT_JWKS_URL":   "file://" + jwksPath,
 			"JWT_ALGORITHMS": "ES256",
 			"ADMIN_TOKEN":    adminToken,
@@ -194,7 +197,7 @@ func run(ctx context.Context, c config) error {
 		})
 		return env
 	}
-	resolvers := map[string]*resolverProc{}
+	resolvers := map[string]*proc.Resolver{}
 	for _, r := range []struct{ name, ttl, variant string }{
 		{"resolver-jwt-hit", "5s", ""}, {"resolver-jwt-fresh", "5s", ""}, {"resolver-session-hit", "5s", ""},
 		{"resolver-no-l1", "0s", ""}, {"resolver-nginx", "5s", ""},
@@ -207,20 +210,20 @@ func run(ctx context.Context, c config) error {
 		case "memory":
 			delete(env, "REDIS_URL")
 		}
-		rp, err := startResolver(bin, dir, r.name, env)
+		rp, err := proc.StartResolver(bin, dir, r.name, env)
 		if err != nil {
 			return err
 		}
-		procs = append(procs, rp.proc)
+		procs = append(procs, rp.Proc)
 		resolvers[r.name] = rp
 	}
-	nginx, ngx, err := startNginx(dir, repo, resolvers["resolver-nginx"].addr, upstreamAddr)
+	nginx, ngx, err := startNginx(dir, repo, resolvers["resolver-nginx"].Addr, upstreamAddr)
 	if err != nil {
 		return err
 	}
 	procs = append(procs, nginx)
 
-	hotSession, err := createSession(resolvers["resolver-session-hit"], adminToken, "user-session-hot")
+	hotSession, err := proc.CreateSession(resolvers["resolver-session-hit"], adminToken, "user-session-hot")
 	if err != nil {
 		return err
 	}
@@ -229,7 +232,7 @@ func run(ctx context.Context, c config) error {
 	// is one Redis round trip per request.
 	sessions := make([]string, max(c.conns, c.openConns))
 	for i := range sessions {
-		if sessions[i], err = createSession(resolvers["resolver-no-l1"], adminToken, fmt.Sprintf("user-session-%d", i)); err != nil {
+		if sessions[i], err = proc.CreateSession(resolvers["resolver-no-l1"], adminToken, fmt.Sprintf("user-session-%d", i)); err != nil {
 			return err
 		}
 	}
@@ -247,31 +250,31 @@ func run(ctx context.Context, c config) error {
 	}
 	scenarios := []*scenario{
 		{id: "1", name: "ceiling: no-op Go server, 11 headers", addr: ceilingAddr,
-			next: bearer(hot), procs: []*proc{ceiling}},
-		{id: "2", name: "JWT, one token (L1 hit)", addr: resolvers["resolver-jwt-hit"].addr,
-			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, baseline: "1"},
-		{id: "3", name: "JWT, every token new (full verification)", addr: resolvers["resolver-jwt-fresh"].addr,
-			next: streams["3"].request, procs: []*proc{resolvers["resolver-jwt-fresh"].proc}, baseline: "1"},
-		{id: "3n", name: "(3 with the L2 cache on: CACHE_SHARED=true)", addr: resolvers["resolver-jwt-fresh-l2"].addr,
-			next: streams["3n"].request, procs: []*proc{resolvers["resolver-jwt-fresh-l2"].proc}, baseline: "1"},
-		{id: "3m", name: "(3 without Redis: in-memory store)", addr: resolvers["resolver-jwt-fresh-memory"].addr,
-			next: streams["3m"].request, procs: []*proc{resolvers["resolver-jwt-fresh-memory"].proc}, baseline: "1"},
-		{id: "4", name: "session cookie (L1 hit)", addr: resolvers["resolver-session-hit"].addr,
+			next: bearer(hot), procs: []*proc.Proc{ceiling}},
+		{id: "2", name: "JWT, one token (L1 hit)", addr: resolvers["resolver-jwt-hit"].Addr,
+			next: bearer(hot), procs: []*proc.Proc{resolvers["resolver-jwt-hit"].Proc}, baseline: "1"},
+		{id: "3", name: "JWT, every token new (full verification)", addr: resolvers["resolver-jwt-fresh"].Addr,
+			next: streams["3"].request, procs: []*proc.Proc{resolvers["resolver-jwt-fresh"].Proc}, baseline: "1"},
+		{id: "3n", name: "(3 with the L2 cache on: CACHE_SHARED=true)", addr: resolvers["resolver-jwt-fresh-l2"].Addr,
+			next: streams["3n"].request, procs: []*proc.Proc{resolvers["resolver-jwt-fresh-l2"].Proc}, baseline: "1"},
+		{id: "3m", name: "(3 without Redis: in-memory store)", addr: resolvers["resolver-jwt-fresh-memory"].Addr,
+			next: streams["3m"].request, procs: []*proc.Proc{resolvers["resolver-jwt-fresh-memory"].Proc}, baseline: "1"},
+		{id: "4", name: "session cookie (L1 hit)", addr: resolvers["resolver-session-hit"].Addr,
 			next: func(buf []byte, _ int) []byte {
 				return request(buf, "/resolve", "Cookie: session="+hotSession)
-			}, procs: []*proc{resolvers["resolver-session-hit"].proc}, baseline: "1"},
-		{id: "5", name: "session cookie, L1 off (Redis per request)", addr: resolvers["resolver-no-l1"].addr,
+			}, procs: []*proc.Proc{resolvers["resolver-session-hit"].Proc}, baseline: "1"},
+		{id: "5", name: "session cookie, L1 off (Redis per request)", addr: resolvers["resolver-no-l1"].Addr,
 			next: func(buf []byte, conn int) []byte {
 				return request(buf, "/resolve", "Cookie: session="+sessions[conn])
-			}, procs: []*proc{resolvers["resolver-no-l1"].proc}, baseline: "1"},
+			}, procs: []*proc.Proc{resolvers["resolver-no-l1"].Proc}, baseline: "1"},
 		{id: "6p", name: "NGINX → upstream, no auth", addr: ngx.plain,
-			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}},
+			next: bearer(hot), procs: []*proc.Proc{nginx, upstream, resolvers["resolver-nginx"].Proc}},
 		{id: "6a", name: "NGINX auth_request → authresolver (token of 2) → upstream", addr: ngx.auth,
-			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}, baseline: "6p"},
+			next: bearer(hot), procs: []*proc.Proc{nginx, upstream, resolvers["resolver-nginx"].Proc}, baseline: "6p"},
 		{id: "6c", name: "(6a with the shipped NGINX decision cache on)", addr: ngx.cached,
-			next: bearer(hot), procs: []*proc{nginx, upstream, resolvers["resolver-nginx"].proc}, baseline: "6p"},
-		{id: "2o", name: fmt.Sprintf("JWT, one token, open loop at %d req/s", c.rate), addr: resolvers["resolver-jwt-hit"].addr,
-			next: bearer(hot), procs: []*proc{resolvers["resolver-jwt-hit"].proc}, open: true},
+			next: bearer(hot), procs: []*proc.Proc{nginx, upstream, resolvers["resolver-nginx"].Proc}, baseline: "6p"},
+		{id: "2o", name: fmt.Sprintf("JWT, one token, open loop at %d req/s", c.rate), addr: resolvers["resolver-jwt-hit"].Addr,
+			next: bearer(hot), procs: []*proc.Proc{resolvers["resolver-jwt-hit"].Proc}, open: true},
 	}
 	if c.only != "" {
 		keep := map[string]bool{}
@@ -316,15 +319,15 @@ func run(ctx context.Context, c config) error {
 				return ctx.Err()
 			}
 			s := scenarios[(k+round)%len(scenarios)] // rotate, so no scenario always follows the same one
-			measure(s, redis, redisAddr, func() sample { return load(s, c.duration) })
+			measure(s, redis, func() sample { return load(s, c.duration) })
 			log.Printf("round %d/%d  %-3s %8.0f req/s  p99 %v  errors %d", round+1, c.rounds, s.id,
 				s.rounds[len(s.rounds)-1], percentile(s.res.lat, 99), s.res.errors)
 		}
 	}
 	for _, s := range scenarios {
 		for _, p := range s.procs {
-			for _, pid := range p.pids() {
-				s.rss += statusBytes(pid, "VmHWM")
+			for _, pid := range p.PIDs() {
+				s.rss += proc.StatusBytes(pid, "VmHWM")
 			}
 		}
 		if streams[s.id] != nil && s.res.elapsed < time.Duration(c.rounds)*c.duration*9/10 {
@@ -351,18 +354,18 @@ func run(ctx context.Context, c config) error {
 
 // measure runs load once and adds what it measured to s: requests, latency,
 // CPU of s's processes and of redis-server, Redis commands.
-func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
+func measure(s *scenario, redis *proc.Redis, load func() sample) {
 	ticks := func() []int64 {
 		n := make([]int64, len(s.procs))
 		for i, p := range s.procs {
-			for _, pid := range p.pids() {
-				n[i] += cpuTicks(pid)
+			for _, pid := range p.PIDs() {
+				n[i] += proc.CPUTicks(pid)
 			}
 		}
 		return n
 	}
-	redisPid := redis.cmd.Process.Pid
-	cpu0, redis0, ops0 := ticks(), cpuTicks(redisPid), redisCommands(redisAddr)
+	redisPid := redis.Pid()
+	cpu0, redis0, ops0 := ticks(), proc.CPUTicks(redisPid), redis.Commands()
 	res := load()
 	cpu1 := ticks()
 	if s.procCPU == nil {
@@ -372,8 +375,8 @@ func measure(s *scenario, redis *proc, redisAddr string, load func() sample) {
 		s.procCPU[i] += cpu1[i] - cpu0[i]
 		s.cpu += cpu1[i] - cpu0[i]
 	}
-	s.redis += cpuTicks(redisPid) - redis0
-	s.redisOp += redisCommands(redisAddr) - ops0 - 1 // INFO itself counts
+	s.redis += proc.CPUTicks(redisPid) - redis0
+	s.redisOp += redis.Commands() - ops0 - 1 // INFO itself counts
 	s.rounds = append(s.rounds, float64(res.requests)/res.elapsed.Seconds())
 	s.res.add(res)
 }
@@ -418,17 +421,17 @@ type rssResult struct {
 // its resident memory.
 func measureRSS(ctx context.Context, bin, dir string, env map[string]string, toks []string, conns int) (rssResult, error) {
 	env["CACHE_SHARED"] = "false"
-	r, err := startResolver(bin, dir, "resolver-rss", env)
+	r, err := proc.StartResolver(bin, dir, "resolver-rss", env)
 	if err != nil {
 		return rssResult{}, err
 	}
-	defer r.stop()
-	pid := r.cmd.Process.Pid
-	res := rssResult{entries: len(toks), idleRSS: statusBytes(pid, "VmRSS")}
+	defer r.Stop(3 * time.Second)
+	pid := r.Pid()
+	res := rssResult{entries: len(toks), idleRSS: proc.StatusBytes(pid, "VmRSS")}
 	log.Printf("RSS: caching %d decisions", len(toks))
 	var i atomic.Int64
 	start := time.Now()
-	s := closedLoop(r.addr, conns, time.Hour, func(buf []byte, _ int) []byte {
+	s := closedLoop(r.Addr, conns, time.Hour, func(buf []byte, _ int) []byte {
 		n := i.Add(1) - 1
 		if n >= int64(len(toks)) || ctx.Err() != nil {
 			return nil
@@ -438,9 +441,9 @@ func measureRSS(ctx context.Context, bin, dir string, env map[string]string, tok
 	res.warmedFor = time.Since(start)
 	res.errors, res.firstErr = s.errors, s.firstErr
 	time.Sleep(time.Second) // let the runtime settle; nothing is collected on purpose
-	res.rss = statusBytes(pid, "VmRSS")
-	res.hwm = statusBytes(pid, "VmHWM")
-	res.cached, err = metric(r, "authresolver_cache_entries")
+	res.rss = proc.StatusBytes(pid, "VmRSS")
+	res.hwm = proc.StatusBytes(pid, "VmHWM")
+	res.cached, err = proc.Metric(r, "authresolver_cache_entries")
 	return res, err
 }
 

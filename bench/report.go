@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authresolver/authresolver/internal/proc"
 )
 
 // check sends one request of s and looks at the whole answer: 200, and for
@@ -154,14 +156,14 @@ func (s *scenario) cpuPerReq() time.Duration {
 	if s.res.requests == 0 {
 		return 0
 	}
-	return time.Duration(float64(s.cpu) / ticksPerSecond * 1e9 / float64(s.res.requests))
+	return time.Duration(float64(s.cpu) / proc.TicksPerSecond * 1e9 / float64(s.res.requests))
 }
 
 func (s *scenario) redisPerReq() time.Duration {
 	if s.res.requests == 0 {
 		return 0
 	}
-	return time.Duration(float64(s.redis) / ticksPerSecond * 1e9 / float64(s.res.requests))
+	return time.Duration(float64(s.redis) / proc.TicksPerSecond * 1e9 / float64(s.res.requests))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()*1000) }
@@ -221,8 +223,8 @@ func (r *report) markdown() string {
 		}
 		var parts []string
 		for i, pr := range s.procs {
-			per := time.Duration(float64(s.procCPU[i]) / ticksPerSecond * 1e9 / float64(s.res.requests))
-			parts = append(parts, fmt.Sprintf("%s %s", pr.name, perK(per)))
+			per := time.Duration(float64(s.procCPU[i]) / proc.TicksPerSecond * 1e9 / float64(s.res.requests))
+			parts = append(parts, fmt.Sprintf("%s %s", pr.Name, perK(per)))
 		}
 		p("\nCPU s / 1k req of %s by process: %s.\n", s.id, strings.Join(parts, ", "))
 	}
