@@ -106,7 +106,8 @@ func CreateSession(r *Resolver, adminToken, user string) (string, error) {
 	return out.SessionID, nil
 }
 
-// Metrics reads the unlabelled samples of the resolver's /metrics.
+// Metrics reads the samples of the resolver's /metrics, keyed by name and
+// labels as exposed (`name{label="v"}`).
 func Metrics(r *Resolver) (map[string]float64, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + r.Admin + "/metrics")
@@ -118,10 +119,12 @@ func Metrics(r *Resolver) (map[string]float64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, v := line[:i], line[i+1:]
 		if f, err := strconv.ParseFloat(v, 64); err == nil {
 			out[name] = f
 		}
@@ -140,4 +143,15 @@ func Metric(r *Resolver, name string) (float64, error) {
 		return 0, errors.New("proc: " + name + " not found in /metrics")
 	}
 	return v, nil
+}
+
+// Sum adds up every series of the metric family name in m.
+func Sum(m map[string]float64, name string) float64 {
+	var n float64
+	for k, v := range m {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			n += v
+		}
+	}
+	return n
 }
