@@ -49,7 +49,7 @@ func TestRecoverAfter(t *testing.T) {
 	s := time.Second
 	ms := time.Millisecond
 	var rs []result
-	rs = append(rs, steady(0, 10*s, kindSession, expectAllow, outAllow, 2*ms)...)        // baseline
+	rs = append(rs, steady(0, 10*s, kindSession, expectAllow, outAllow, 2*ms)...)         // baseline
 	rs = append(rs, steady(10*s, 15*s, kindSession, expectAllow, outUnavailable, 1*s)...) // fault
 	rs = append(rs, steady(10*s, 15*s, kindInvalid, expectDeny, outDeny, ms)...)          // unaffected
 	rs = append(rs, steady(15*s, 15*s+300*ms, kindSession, expectAllow, outUnavailable, 20*ms)...)
