@@ -2,7 +2,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test bench lint fuzz
+.PHONY: build test bench lint fuzz chaos soak fuzz-long
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/authresolver ./cmd/authresolver
@@ -27,3 +27,18 @@ lint:
 
 fuzz:
 	$(GO) test ./resolver -run '^$$' -fuzz FuzzResolve -fuzztime 30s
+
+# chaos runs the fault scenarios 1-5 of bench/chaos (about 5 minutes; needs
+# redis-server and nginx) and records their figures in RELIABILITY.md.
+chaos:
+	$(GO) run ./bench/chaos -scenarios 1,2,3,4,5 -reliability RELIABILITY.md
+
+# soak runs 10 minutes of the mixed load (scenario 6) and records it.
+soak:
+	$(GO) run ./bench/chaos -scenarios 6 -reliability RELIABILITY.md
+
+# fuzz-long runs every fuzz target for FUZZTIME each (default 10m); see
+# bench/fuzz-long.sh.
+FUZZTIME ?= 10m
+fuzz-long:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./bench/fuzz-long.sh
