@@ -206,48 +206,68 @@ type load struct {
 	mu      sync.Mutex
 	results [][]result // per connection
 	lag     []time.Duration
+	conns   int // connections opened
 }
 
-// run sends rate requests a second over conns connections until ctx is
-// done. Latency counts from each request's scheduled time.
-func (l *load) run(ctx context.Context, addr string, rate, conns int) {
+// run sends rate requests a second until ctx is done. Each request goes to
+// an idle connection, or to a new one while fewer than maxConns are open:
+// the generator must not be what queues requests when the servers stall
+// (an open loop keeps rate × latency requests in flight). Latency counts
+// from each request's scheduled time.
+func (l *load) run(ctx context.Context, addr string, rate, maxConns int) {
 	type job struct {
 		i   int
 		due time.Time
 	}
-	jobs := make(chan job, rate) // a second of backlog
-	l.results = make([][]result, conns)
+	jobs := make(chan job) // unbuffered: a send succeeds only to an idle connection
 	var wg sync.WaitGroup
-	for n := range conns {
-		wg.Go(func() {
-			cl := &loadgen.Client{Addr: addr, Capture: []byte("x-seen-user:"), Timeout: 15 * time.Second}
-			defer cl.Close()
-			var buf []byte
-			out := make([]result, 0, 1024)
-			for j := range jobs {
-				c := l.w.pick(j.i)
-				buf = request(buf[:0], "/", c.header)
-				in := l.inflight.Add(1)
-				for m := l.maxIn.Load(); in > m && !l.maxIn.CompareAndSwap(m, in); m = l.maxIn.Load() {
-				}
-				sent := time.Now()
-				status, user, err := cl.RoundTrip(buf)
-				done := time.Now()
-				l.inflight.Add(-1)
-				res := result{due: j.due.Sub(l.start), sent: sent.Sub(l.start), done: done.Sub(l.start)}
-				l.w.judge(c, &res, sent, status, user, err)
-				out = append(out, res)
+	open := 0
+	worker := func(first job) {
+		cl := &loadgen.Client{Addr: addr, Capture: []byte("x-seen-user:"), Timeout: 15 * time.Second}
+		defer cl.Close()
+		var buf []byte
+		out := make([]result, 0, 1024)
+		do := func(j job) {
+			c := l.w.pick(j.i)
+			buf = request(buf[:0], "/", c.header)
+			in := l.inflight.Add(1)
+			for m := l.maxIn.Load(); in > m && !l.maxIn.CompareAndSwap(m, in); m = l.maxIn.Load() {
 			}
-			l.mu.Lock()
-			l.results[n] = out
-			l.mu.Unlock()
-		})
+			sent := time.Now()
+			status, user, err := cl.RoundTrip(buf)
+			done := time.Now()
+			l.inflight.Add(-1)
+			res := result{due: j.due.Sub(l.start), sent: sent.Sub(l.start), done: done.Sub(l.start)}
+			l.w.judge(c, &res, sent, status, user, err)
+			out = append(out, res)
+		}
+		do(first)
+		for j := range jobs {
+			do(j)
+		}
+		l.mu.Lock()
+		l.results = append(l.results, out)
+		l.mu.Unlock()
 	}
-	lag := loadgen.Pace(ctx, rate, 24*time.Hour, func(i int, due time.Time) { jobs <- job{i, due} })
+	lag := loadgen.Pace(ctx, rate, 24*time.Hour, func(i int, due time.Time) {
+		j := job{i, due}
+		select {
+		case jobs <- j:
+			return
+		default:
+		}
+		if open < maxConns {
+			open++
+			wg.Go(func() { worker(j) })
+			return
+		}
+		jobs <- j // every connection busy: the schedule slips, and lag says so
+	})
 	close(jobs)
 	wg.Wait()
 	l.mu.Lock()
 	l.lag = lag
+	l.conns = open
 	l.mu.Unlock()
 }
 

@@ -217,6 +217,28 @@ func (r *scenarioRun) series(i int, name string, from, to time.Duration) ([]time
 	return ts, vs
 }
 
+// unattached returns, per sample of replica i within [from, to), its
+// goroutines minus its open file descriptors: every connection (from NGINX,
+// to Redis) costs one descriptor and at most one goroutine, so this stays
+// put while idle keep-alive connections come and go, and grows with
+// goroutines that are stuck or leaked.
+func (r *scenarioRun) unattached(i int, from, to time.Duration) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []float64
+	for _, s := range r.samples {
+		if s.replica != i || s.at < from || s.at >= to || s.values == nil {
+			continue
+		}
+		g, ok1 := s.values["go_goroutines"]
+		f, ok2 := s.values["process_open_fds"]
+		if ok1 && ok2 {
+			out = append(out, g-f)
+		}
+	}
+	return out
+}
+
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -249,6 +271,7 @@ type analysis struct {
 	wrongKinds [numKinds]int
 	wrongTotal int
 	goroutines [2][3]float64 // per replica: baseline median, fault max, last-5 s median
+	unattached [2][2]float64 // per replica: goroutines − open FDs, baseline and last-5 s medians
 	logs       [2]logSummary
 	lagP99     time.Duration
 	lines      []string
@@ -256,6 +279,7 @@ type analysis struct {
 	results    []result
 	maxIn      map[string]int64
 	marks      map[string]time.Duration
+	conns      int // connections the load opened
 }
 
 func (r *scenarioRun) analyze() *analysis {
@@ -330,10 +354,16 @@ func (r *scenarioRun) analyze() *analysis {
 		_, f := r.series(i, "go_goroutines", fault, heal)
 		_, e := r.series(i, "go_goroutines", end-5*time.Second, end+time.Second)
 		a.goroutines[i] = [3]float64{median(b), slices.Max(append(f, 0)), median(e)}
+		ub := r.unattached(i, base, fault)
+		if !a.hasFault {
+			ub = r.unattached(i, base, base+time.Minute)
+		}
+		a.unattached[i] = [2]float64{median(ub), median(r.unattached(i, end-5*time.Second, end+time.Second))}
 		a.logs[i] = scanLogs(r.c.replicas[i].logs(r.c.dir))
 	}
 	r.l.mu.Lock()
 	a.lagP99 = percentile(r.l.lag, 99)
+	a.conns = r.l.conns
 	r.l.mu.Unlock()
 	r.addCheck(a.wrongTotal == 0, "no wrong answer", "%d wrong answers", a.wrongTotal)
 	return a
