@@ -46,6 +46,7 @@ type config struct {
 	rollPause    time.Duration // 5
 	soak         time.Duration // 6
 	soakWindow   time.Duration // 6: the slope's window
+	soakSample   time.Duration // 6: sampling interval
 
 	cacheTTL      time.Duration
 	shutdownDelay time.Duration
@@ -79,6 +80,7 @@ func main() {
 	flag.DurationVar(&c.idpPhase, "idp-phase", 15*time.Second, "4: then how long it answers 500, then how long it hangs")
 	flag.DurationVar(&c.rollPause, "roll-pause", 5*time.Second, "5: wait after a restarted replica is ready before the next")
 	flag.DurationVar(&c.soak, "soak", 10*time.Minute, "6: soak duration")
+	flag.DurationVar(&c.soakSample, "soak-sample", 10*time.Second, "6: interval between samples of RSS, heap, goroutines and FDs")
 	flag.DurationVar(&c.soakWindow, "soak-window", 8*time.Minute, "6: the trailing window of the slopes")
 	flag.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Second, "replicas' AUTHRESOLVER_CACHE_TTL")
 	flag.DurationVar(&c.shutdownDelay, "shutdown-delay", 2*time.Second, "replicas' AUTHRESOLVER_SHUTDOWN_DELAY")

@@ -118,7 +118,11 @@ func (a *analysis) markdown() string {
 	}
 	p("\n")
 	for i, g := range a.goroutines {
-		p("- replica %c: goroutines %0.f at baseline, %0.f at most during the fault, %0.f at the end; log lines %d (WARN %d, ERROR %d)", 'A'+i, g[0], g[1], g[2], a.logs[i].lines, a.logs[i].warn, a.logs[i].errors)
+		p("- replica %c: goroutines %0.f at baseline", 'A'+i, g[0])
+		if a.hasFault {
+			p(", %0.f at most during the fault", g[1])
+		}
+		p(", %0.f at the end; log lines %d (WARN %d, ERROR %d)", g[2], a.logs[i].lines, a.logs[i].warn, a.logs[i].errors)
 		if a.logs[i].errors > 0 {
 			p("; ERROR messages: %s", topMsgs(a.logs[i].errorMsgs, 4))
 		}
@@ -127,7 +131,11 @@ func (a *analysis) markdown() string {
 		}
 		p("\n")
 	}
-	p("- harness in-flight requests at most: baseline %d, fault %d, after %d\n", a.maxIn["baseline"], a.maxIn["fault"], a.maxIn["after"])
+	if a.hasFault {
+		p("- harness in-flight requests at most: baseline %d, fault %d, after %d\n", a.maxIn["baseline"], a.maxIn["fault"], a.maxIn["after"])
+	} else {
+		p("- harness in-flight requests at most: %d\n", a.maxIn["run"])
+	}
 	for _, l := range a.lines {
 		p("- %s\n", l)
 	}

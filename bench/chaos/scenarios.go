@@ -24,7 +24,7 @@ func scenarios(cfg config) []scenario {
 		{id: 5, name: "rolling restart: SIGTERM replica A, start it again, then replica B",
 			inject: injectRoll, check: checkRoll},
 		{id: 6, name: fmt.Sprintf("soak: %v of the mixed load, no fault", cfg.soak),
-			inject: injectSoak, check: checkSoak, sampleEvery: 10 * time.Second},
+			inject: injectSoak, check: checkSoak, sampleEvery: cfg.soakSample},
 	}
 }
 
