@@ -24,8 +24,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/authresolver/authresolver/session"
 )
 
 type config struct {
@@ -38,7 +36,7 @@ type config struct {
 
 	redisDown    time.Duration // 1
 	stall        time.Duration // 2
-	redisTimeout time.Duration // 2: the bound the stall is held to
+	redisTimeout time.Duration // 2: FLIGHT_TIMEOUT, the bound the stall is held to
 	pubsubFault  time.Duration // 3
 	pubsubEvery  time.Duration // 3
 	idpDown      time.Duration // 4
@@ -73,7 +71,7 @@ func main() {
 	flag.DurationVar(&c.after, "after", 15*time.Second, "measured load after the fault healed")
 	flag.DurationVar(&c.redisDown, "redis-down", 5*time.Second, "1: how long Redis stays dead")
 	flag.DurationVar(&c.stall, "stall", 5*time.Second, "2: how long Redis stays SIGSTOPped")
-	flag.DurationVar(&c.redisTimeout, "redis-timeout", session.DefaultReadTimeout, "2: the configured Redis timeout the stall's p99 is held to (+100 ms)")
+	flag.DurationVar(&c.redisTimeout, "flight-timeout", time.Second, "2: the replicas' AUTHRESOLVER_FLIGHT_TIMEOUT (what bounds a verification or lookup); the stall's p99 is held to it + 100 ms")
 	flag.DurationVar(&c.pubsubFault, "pubsub-fault", 10*time.Second, "3: how long pub/sub connections keep being killed")
 	flag.DurationVar(&c.pubsubEvery, "pubsub-every", 2*time.Second, "3: interval between kills")
 	flag.DurationVar(&c.idpDown, "idp-down", 30*time.Second, "4: how long the IdP refuses connections")

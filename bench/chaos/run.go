@@ -263,6 +263,7 @@ type analysis struct {
 	wrong      map[string]int
 	late       map[string]int
 	lat        map[string]summary
+	latSent    map[string]summary // from the actual send: without the generator's own delay
 	baseP99    time.Duration
 	rec        recovery
 	hasFault   bool
@@ -292,7 +293,7 @@ func (r *scenarioRun) analyze() *analysis {
 		rs = append(rs, rev.probes...)
 	}
 	a := &analysis{sc: r.sc, cfg: r.cfg, counts: map[string]*[numOutcomes]int{}, wrong: map[string]int{},
-		late: map[string]int{}, lat: map[string]summary{}, revs: r.rv.all(), results: rs, maxIn: maxIn, marks: marks}
+		late: map[string]int{}, lat: map[string]summary{}, latSent: map[string]summary{}, revs: r.rv.all(), results: rs, maxIn: maxIn, marks: marks}
 	base, fault, heal, end := marks["baseline"], marks["fault"], marks["heal"], marks["end"]
 	a.hasFault = fault > 0
 	if a.hasFault {
@@ -303,7 +304,7 @@ func (r *scenarioRun) analyze() *analysis {
 	a.phases = append(a.phases, phase{"whole run", base, end})
 	for _, ph := range a.phases {
 		a.counts[ph.name] = &[numOutcomes]int{}
-		var lat []time.Duration
+		var lat, sent []time.Duration
 		for _, x := range rs {
 			if x.due < ph.from || x.due >= ph.to || x.kind == kindProbe {
 				continue
@@ -311,8 +312,10 @@ func (r *scenarioRun) analyze() *analysis {
 			a.counts[ph.name][x.outcome]++
 			if x.outcome != outClientError {
 				lat = append(lat, x.latency())
+				sent = append(sent, x.done-x.sent)
 			}
 		}
+		a.latSent[ph.name] = summarize(sent)
 		for _, x := range rs {
 			if x.due < ph.from || x.due >= ph.to {
 				continue
