@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/authresolver/authresolver/internal/proc"
@@ -139,6 +140,9 @@ func startNginx(dir, repo, resolverAddr, upstreamAddr string) (*proc.Proc, nginx
 			return nil, nginxAddrs{}, err
 		}
 		cmd := exec.Command("nginx", "-p", dir, "-c", main, "-e", filepath.Join(dir, "nginx-error.log"))
+		// On SIGTERM the master stops its workers; killed, it would leave
+		// them running.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		p, err := proc.Start("nginx", dir, cmd)
 		if err != nil {
 			return nil, nginxAddrs{}, err

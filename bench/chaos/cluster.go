@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/authresolver/authresolver/internal/mint"
@@ -261,7 +262,11 @@ func (c *cluster) startNginx() error {
 		if err := os.WriteFile(main, []byte(text), 0o644); err != nil {
 			return err
 		}
-		p, err := proc.Start("nginx", c.dir, exec.Command("nginx", "-p", c.dir, "-c", main, "-e", filepath.Join(c.dir, "nginx-error.log")))
+		cmd := exec.Command("nginx", "-p", c.dir, "-c", main, "-e", filepath.Join(c.dir, "nginx-error.log"))
+		// On SIGTERM the master stops its workers; killed, it would leave
+		// them running.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		p, err := proc.Start("nginx", c.dir, cmd)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,10 @@ type Proc struct {
 }
 
 // Start runs cmd with its output in dir/name.log (unless cmd has its own
-// Stdout or Stderr), in a process group of its own.
+// Stdout or Stderr), in a process group of its own. The kernel sends it
+// SIGKILL if the harness dies, or the signal cmd.SysProcAttr.Pdeathsig
+// names when set: NGINX needs SIGTERM, as its workers outlive a killed
+// master.
 func Start(name, dir string, cmd *exec.Cmd) (*Proc, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
@@ -42,7 +45,11 @@ func Start(name, dir string, cmd *exec.Cmd) (*Proc, error) {
 	// Pdeathsig is tied to the thread that forks; Go keeps that thread
 	// unless a goroutine exits while locked to it, which the harnesses never
 	// do between Start and the end of a run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	death := syscall.SIGKILL
+	if cmd.SysProcAttr != nil && cmd.SysProcAttr.Pdeathsig != 0 {
+		death = cmd.SysProcAttr.Pdeathsig
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: death, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("proc: start %s: %w", name, err)
