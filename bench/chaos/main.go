@@ -65,7 +65,7 @@ func main() {
 	var only string
 	flag.StringVar(&only, "scenarios", "1,2,3,4,5", "comma list of scenarios to run (1–6; 6 is the soak)")
 	flag.IntVar(&c.rate, "rate", 2000, "offered load through NGINX, requests per second (open loop)")
-	flag.IntVar(&c.conns, "conns", 4096, "at most this many connections to NGINX (opened as the schedule needs them)")
+	flag.IntVar(&c.conns, "conns", 2048, "at most this many connections to NGINX (opened as the schedule needs them)")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured load before the baseline")
 	flag.DurationVar(&c.baseline, "baseline", 10*time.Second, "measured load before the fault")
 	flag.DurationVar(&c.after, "after", 15*time.Second, "measured load after the fault healed")

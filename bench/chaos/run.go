@@ -47,6 +47,7 @@ type scenarioRun struct {
 	checks  []check
 	maxIn   map[string]int64 // harness in-flight maximum per phase
 	fetches [2]float64       // JWKS fetches per replica during the fault (scenario 4)
+	direct  directResult     // scenario 2: straight to a replica during the stall
 }
 
 type check struct {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/authresolver/authresolver/internal/loadgen"
 	"github.com/authresolver/authresolver/internal/proc"
 	"github.com/authresolver/authresolver/internal/redistest"
 )
@@ -162,12 +164,66 @@ func injectRedisStop(ctx context.Context, r *scenarioRun) error {
 	if err := r.c.redis.Signal(syscall.SIGSTOP); err != nil {
 		return err
 	}
+	direct := r.directFresh(ctx, r.cfg.stall)
 	err := sleep(ctx, r.cfg.stall)
 	if err2 := r.c.redis.Signal(syscall.SIGCONT); err2 != nil && err == nil {
 		err = err2
 	}
 	r.mark("heal")
+	d := <-direct
+	r.direct = d
+	r.addLine("new JWTs sent straight to replica B during the stall (4 sequential clients, no NGINX): %d, %d answered 503, latency p50 %s / p99 %s / max %s ms",
+		d.n, d.unavailable, ms(d.lat.p50), ms(d.lat.p99), ms(d.lat.max))
 	return err
+}
+
+// directResult is what directFresh measured.
+type directResult struct {
+	n, unavailable int
+	lat            summary
+}
+
+// directFresh sends new tokens straight to replica B from 4 clients, one
+// after the other, for d: the resolver's own latency during a fault, without
+// NGINX and without the load generator's queueing.
+func (r *scenarioRun) directFresh(ctx context.Context, d time.Duration) <-chan directResult {
+	out := make(chan directResult, 1)
+	go func() {
+		end := time.Now().Add(d)
+		var mu sync.Mutex
+		var res directResult
+		var lat []time.Duration
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				p := r.c.replicas[1].current()
+				if p == nil {
+					return
+				}
+				cl := &loadgen.Client{Addr: p.Addr, Timeout: 15 * time.Second}
+				defer cl.Close()
+				for n := 0; time.Now().Before(end) && ctx.Err() == nil; n++ {
+					user := fmt.Sprintf("direct-%d-%d", w, n)
+					req := request(nil, "/resolve", "Authorization: Bearer "+r.c.iss.Token(user, "jti-"+user, time.Now()))
+					t0 := time.Now()
+					status, _, err := cl.RoundTrip(req)
+					took := time.Since(t0)
+					mu.Lock()
+					res.n++
+					if err != nil || status == 503 {
+						res.unavailable++
+					}
+					lat = append(lat, took)
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		res.lat = summarize(lat)
+		out <- res
+	}()
+	return out
 }
 
 func checkRedisStop(r *scenarioRun, a *analysis) {
