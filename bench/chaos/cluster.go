@@ -32,6 +32,9 @@ type cluster struct {
 	replicas   [2]*replica
 	nginx      *proc.Proc
 	front      string // NGINX's protected server
+	// introspection: the binary takes AUTHRESOLVER_INTROSPECTION_URL, so
+	// opaque tokens join the mix.
+	introspection bool
 }
 
 // replica is one authresolver replica on fixed ports, so that it can be
@@ -141,6 +144,11 @@ func startCluster(cfg config, extraEnv map[string]string) (c *cluster, err error
 			"REVOCATION_CHECK_FAILURE": "closed",
 			"SHUTDOWN_DELAY":           cfg.shutdownDelay.String(),
 			"JWKS_REFETCH_COOLDOWN":    cfg.cooldown.String(),
+		}
+		if c.introspection = cfg.introspection; c.introspection {
+			env["INTROSPECTION_URL"] = c.idp.IntrospectionURL()
+			env["INTROSPECTION_CLIENT_ID"] = introspectionClient
+			env["INTROSPECTION_CLIENT_SECRET"] = introspectionSecret
 		}
 		maps.Copy(env, extraEnv)
 		rp := &replica{name: name, env: env,

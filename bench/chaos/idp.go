@@ -24,10 +24,14 @@ const (
 var idpModeNames = [numIdPModes]string{"up", "down (refused)", "500", "hanging"}
 
 // idp is the identity provider on a fixed loopback port: it serves the
-// issuer's JWKS at /jwks, counts every request by mode, and can be taken
-// down, made to fail or to hang without changing its address.
+// issuer's JWKS at /jwks and an RFC 7662 introspection endpoint at
+// /introspect (client_secret_basic), counts every request by mode, and can
+// be taken down, made to fail or to hang without changing its address.
 type idp struct {
 	addr string
+
+	// opaque are the active opaque tokens: token → user. Guarded by mu.
+	opaque map[string]string
 
 	mu    sync.Mutex
 	mode  idpMode
@@ -42,13 +46,29 @@ func startIdP(jwks []byte) (*idp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
-	i := &idp{addr: ln.Addr().String(), jwks: jwks, hang: make(chan struct{})}
+	i := &idp{addr: ln.Addr().String(), jwks: jwks, hang: make(chan struct{}), opaque: map[string]string{}}
 	i.serve(ln)
 	return i, nil
 }
 
 // URL is where the JWKS is served.
 func (i *idp) URL() string { return "http://" + i.addr + "/jwks" }
+
+// IntrospectionURL is the RFC 7662 endpoint.
+func (i *idp) IntrospectionURL() string { return "http://" + i.addr + "/introspect" }
+
+// Introspection client credentials the replicas are given.
+const (
+	introspectionClient = "chaos-resolver"
+	introspectionSecret = "chaos-secret"
+)
+
+// addOpaque makes token an active opaque token of user.
+func (i *idp) addOpaque(token, user string) {
+	i.mu.Lock()
+	i.opaque[token] = user
+	i.mu.Unlock()
+}
 
 func (i *idp) serve(ln net.Listener) {
 	i.srv = &http.Server{Handler: http.HandlerFunc(i.handle), ReadHeaderTimeout: 5 * time.Second}
@@ -71,12 +91,36 @@ func (i *idp) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		return // an empty 200 at worst, never keys
 	}
-	if r.URL.Path != "/jwks" {
+	switch r.URL.Path {
+	case "/jwks":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	case "/introspect":
+		i.introspect(w, r)
+	default:
 		http.NotFound(w, r)
+	}
+}
+
+// introspect answers as RFC 7662 says: active tokens with sub, iat and exp,
+// anything else {"active":false}.
+func (i *idp) introspect(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if r.Method != http.MethodPost || !ok || id != introspectionClient || secret != introspectionSecret {
+		http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		return
 	}
+	i.mu.Lock()
+	user, active := i.opaque[r.PostFormValue("token")]
+	i.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(jwks)
+	if !active {
+		_, _ = w.Write([]byte(`{"active":false}`))
+		return
+	}
+	now := time.Now()
+	fmt.Fprintf(w, `{"active":true,"sub":%q,"iat":%d,"exp":%d,"jti":%q,"client_id":"chaos-app","token_type":"Bearer"}`,
+		user, now.Unix(), now.Add(2*time.Hour).Unix(), "jti-"+user)
 }
 
 // setJWKS replaces the published key set (a key rotation).

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,5 +75,37 @@ func TestMergeJWKS(t *testing.T) {
 	got := string(mergeJWKS([]byte(`{"keys":[{"kid":"a"}]}`), []byte(`{"keys":[{"kid":"b"}]}`)))
 	if want := `{"keys":[{"kid":"a"},{"kid":"b"}]}`; got != want {
 		t.Errorf("mergeJWKS = %s, want %s", got, want)
+	}
+}
+
+func TestIdPIntrospection(t *testing.T) {
+	i, err := startIdP([]byte(`{"keys":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.close()
+	i.addOpaque("tok-1", "alice")
+	post := func(token, id, secret string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", i.IntrospectionURL(), strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, got := post("tok-1", introspectionClient, introspectionSecret)
+	if status != 200 || got["active"] != true || got["sub"] != "alice" || got["exp"] == nil {
+		t.Errorf("active token: %d %v", status, got)
+	}
+	if status, got := post("tok-2", introspectionClient, introspectionSecret); status != 200 || got["active"] != false || len(got) != 1 {
+		t.Errorf("unknown token: %d %v, want exactly {\"active\":false}", status, got)
+	}
+	if status, _ := post("tok-1", introspectionClient, "wrong"); status != 401 {
+		t.Errorf("wrong client secret: %d, want 401", status)
 	}
 }

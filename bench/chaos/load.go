@@ -25,11 +25,12 @@ const (
 	kindLost                   // a session lost with Redis's data
 	kindUnknownKid             // signed by a key the IdP does not publish (refetch bait)
 	kindRotated                // signed by the key rotated in after the IdP fault
+	kindOpaque                 // an opaque token, introspected at the IdP (when the binary supports it)
 	kindProbe                  // the revocation probes on the other replica, sent directly
 	numKinds
 )
 
-var kindNames = [numKinds]string{"cached JWT", "new JWT", "session", "invalid", "revoked", "lost session", "unknown kid", "rotated key", "revocation probe"}
+var kindNames = [numKinds]string{"cached JWT", "new JWT", "session", "invalid", "revoked", "lost session", "unknown kid", "rotated key", "opaque token", "revocation probe"}
 
 // cred is a credential and the truth about it.
 type cred struct {
@@ -52,6 +53,7 @@ type world struct {
 	lost     []*cred
 	unknown  []*cred
 	rotated  []*cred
+	opaque   []*cred
 	grace    time.Duration // allowed stale grants after a revocation (scenario 3)
 	// propagation is an allowance for the pub/sub delivery delay after a
 	// revocation returned (-propagation; 0 holds the replicas to SPEC §4).
@@ -95,7 +97,28 @@ func newWorld(c *cluster) (*world, error) {
 		w.unknown = append(w.unknown, &cred{kind: kindUnknownKid, header: "Authorization: Bearer " +
 			c.iss.TokenKid(fmt.Sprintf("unknown-kid-%d", i), user, "jti-"+user, now), t: truth{invalid: true}})
 	}
+	if c.introspection {
+		for i := range 16 {
+			user := fmt.Sprintf("opaque-%d", i)
+			tok := rand.Text() + rand.Text() // no dots: not a JWS
+			c.idp.addOpaque(tok, user)
+			w.opaque = append(w.opaque, &cred{kind: kindOpaque, user: user, header: "Authorization: Bearer " + tok})
+		}
+		w.mix = withOpaque(w.mix)
+	}
 	return w, nil
+}
+
+// withOpaque turns the last cached-JWT slot of mix into an opaque token.
+func withOpaque(mix []kind) []kind {
+	out := append([]kind(nil), mix...)
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i] == kindHotJWT {
+			out[i] = kindOpaque
+			break
+		}
+	}
+	return out
 }
 
 // newSessions creates n sessions through replica A and makes them the live
@@ -176,6 +199,8 @@ func (w *world) pick(i int) *cred {
 		pool = w.unknown
 	case kindRotated:
 		pool = w.rotated
+	case kindOpaque:
+		pool = w.opaque
 	}
 	if len(pool) == 0 {
 		pool = w.hot

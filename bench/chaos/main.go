@@ -54,6 +54,8 @@ type config struct {
 	propagation time.Duration // allowance for the pub/sub delivery delay (oracle.go)
 	dump        string
 
+	introspection bool // the checkout's cmd/authresolver knows AUTHRESOLVER_INTROSPECTION_URL
+
 	scenarios   []int
 	out         string
 	reliability string
@@ -63,6 +65,7 @@ type config struct {
 func main() {
 	var c config
 	var only string
+	var introspection string
 	flag.StringVar(&only, "scenarios", "1,2,3,4,5", "comma list of scenarios to run (1–6; 6 is the soak)")
 	flag.IntVar(&c.rate, "rate", 2000, "offered load through NGINX, requests per second (open loop)")
 	flag.IntVar(&c.conns, "conns", 2048, "at most this many connections to NGINX (opened as the schedule needs them)")
@@ -89,6 +92,7 @@ func main() {
 	flag.StringVar(&c.reliability, "reliability", "", "also replace each scenario's section in this file (RELIABILITY.md)")
 	flag.DurationVar(&c.propagation, "propagation", 0, "allow the other replica to grant a revoked credential for this long after the call returned (0: SPEC §4, no grant after the call returned)")
 	flag.StringVar(&c.dump, "dump", "", "write every request's record as CSV to this directory")
+	flag.StringVar(&introspection, "introspection", "auto", "opaque tokens introspected at the IdP: on, off, or auto (on when cmd/authresolver knows AUTHRESOLVER_INTROSPECTION_URL)")
 	flag.BoolVar(&c.keep, "keep", false, "keep each scenario's temporary directory (logs, NGINX config)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -98,7 +102,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ok, err := run(ctx, c, strings.Join(os.Args[1:], " "))
+	ok, err := run(ctx, c, introspection, strings.Join(os.Args[1:], " "))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -121,7 +125,7 @@ func parseScenarios(s string) ([]int, error) {
 
 // run runs the chosen scenarios one after the other and writes the report.
 // It returns false if any check failed.
-func run(ctx context.Context, c config, args string) (bool, error) {
+func run(ctx context.Context, c config, introspection, args string) (bool, error) {
 	for _, bin := range []string{"redis-server", "nginx"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return false, fmt.Errorf("bench/chaos needs %s on PATH (Debian: apt-get install redis-server nginx)", bin)
@@ -130,6 +134,21 @@ func run(ctx context.Context, c config, args string) (bool, error) {
 	var err error
 	if c.repo, err = repoRoot(); err != nil {
 		return false, err
+	}
+	switch introspection {
+	case "on", "off":
+		c.introspection = introspection == "on"
+	case "auto":
+		src, err := os.ReadFile(filepath.Join(c.repo, "cmd", "authresolver", "config.go"))
+		if err != nil {
+			return false, err
+		}
+		c.introspection = strings.Contains(string(src), `"INTROSPECTION_URL"`)
+	default:
+		return false, fmt.Errorf("-introspection: want on, off or auto, got %q", introspection)
+	}
+	if !c.introspection {
+		log.Printf("cmd/authresolver has no AUTHRESOLVER_INTROSPECTION_URL: driving JWTs and sessions only")
 	}
 	if c.bin == "" {
 		dir, err := os.MkdirTemp("", "authresolver-chaos-bin-")

@@ -122,6 +122,9 @@ func runScenario(ctx context.Context, cfg config, sc scenario) (*analysis, error
 	}
 	if sc.mix != nil {
 		w.mix = sc.mix
+		if c.introspection {
+			w.mix = withOpaque(w.mix)
+		}
 	}
 	w.propagation = cfg.propagation
 	r := &scenarioRun{cfg: cfg, sc: sc, c: c, w: w, marks: map[string]time.Duration{}, maxIn: map[string]int64{}}
