@@ -45,7 +45,7 @@ func TestScenario1Short(t *testing.T) {
 		warmup: 500 * time.Millisecond, baseline: 2 * time.Second, after: 4 * time.Second,
 		redisDown: time.Second,
 		cacheTTL:  5 * time.Second, shutdownDelay: 0, cooldown: 10 * time.Second,
-		revokeEvery: 300 * time.Millisecond,
+		revokeEvery: 300 * time.Millisecond, revocationFailure: "closed",
 		// The other replica drops a revoked credential from its in-process
 		// cache when the pub/sub message arrives, a millisecond or so after
 		// the revocation call returned (RELIABILITY.md, "Findings"); until

@@ -141,7 +141,7 @@ func startCluster(cfg config, extraEnv map[string]string) (c *cluster, err error
 			"JWT_ALGORITHMS":           "ES256",
 			"ADMIN_TOKEN":              c.adminToken,
 			"CACHE_TTL":                cfg.cacheTTL.String(),
-			"REVOCATION_CHECK_FAILURE": "closed",
+			"REVOCATION_CHECK_FAILURE": cfg.revocationFailure,
 			"SHUTDOWN_DELAY":           cfg.shutdownDelay.String(),
 			"JWKS_REFETCH_COOLDOWN":    cfg.cooldown.String(),
 		}

@@ -46,10 +46,11 @@ type config struct {
 	soakWindow   time.Duration // 6: the slope's window
 	soakSample   time.Duration // 6: sampling interval
 
-	cacheTTL      time.Duration
-	shutdownDelay time.Duration
-	cooldown      time.Duration
-	revokeEvery   time.Duration
+	cacheTTL          time.Duration
+	shutdownDelay     time.Duration
+	cooldown          time.Duration
+	revokeEvery       time.Duration
+	revocationFailure string // closed or open
 
 	propagation time.Duration // allowance for the pub/sub delivery delay (oracle.go)
 	dump        string
@@ -86,6 +87,7 @@ func main() {
 	flag.DurationVar(&c.cacheTTL, "cache-ttl", 5*time.Second, "replicas' AUTHRESOLVER_CACHE_TTL")
 	flag.DurationVar(&c.shutdownDelay, "shutdown-delay", 2*time.Second, "replicas' AUTHRESOLVER_SHUTDOWN_DELAY")
 	flag.DurationVar(&c.cooldown, "cooldown", 10*time.Second, "replicas' AUTHRESOLVER_JWKS_REFETCH_COOLDOWN")
+	flag.StringVar(&c.revocationFailure, "revocation-check-failure", "closed", "replicas' AUTHRESOLVER_REVOCATION_CHECK_FAILURE (closed or open)")
 	flag.DurationVar(&c.revokeEvery, "revoke-every", time.Second, "interval between revocations")
 	flag.StringVar(&c.bin, "bin", "", "authresolver binary (default: go build ./cmd/authresolver)")
 	flag.StringVar(&c.out, "out", "bench/out/chaos.md", "Markdown report file (also printed)")

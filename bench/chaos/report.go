@@ -71,8 +71,8 @@ func (a *analysis) markdown() string {
 			verdict = "FAIL"
 		}
 	}
-	p("**%s**. Load %d req/s open loop through NGINX (%d connections opened as needed, at most %d); a revocation every %v through one replica's admin API, probed on the other; CACHE_TTL=%v, REVOCATION_CHECK_FAILURE=closed.\n\n",
-		verdict, a.cfg.rate, a.conns, a.cfg.conns, a.cfg.revokeEvery, a.cfg.cacheTTL)
+	p("**%s**. Load %d req/s open loop through NGINX (%d connections opened as needed, at most %d); a revocation every %v through one replica's admin API, probed on the other; CACHE_TTL=%v, REVOCATION_CHECK_FAILURE=%s.\n\n",
+		verdict, a.cfg.rate, a.conns, a.cfg.conns, a.cfg.revokeEvery, a.cfg.cacheTTL, a.cfg.revocationFailure)
 	p("| phase | window | requests | 200 | 401/403 | 5xx | other | client error | wrong | late allows | p50 ms | p99 ms | max ms | p99 / max ms from send |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, ph := range a.phases {
