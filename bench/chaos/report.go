@@ -73,6 +73,11 @@ func (a *analysis) markdown() string {
 	}
 	p("**%s**. Load %d req/s open loop through NGINX (%d connections opened as needed, at most %d); a revocation every %v through one replica's admin API, probed on the other; CACHE_TTL=%v, REVOCATION_CHECK_FAILURE=%s.\n\n",
 		verdict, a.cfg.rate, a.conns, a.cfg.conns, a.cfg.revokeEvery, a.cfg.cacheTTL, a.cfg.revocationFailure)
+	if a.cfg.introspection {
+		p("Opaque tokens (introspected at the IdP) are part of the mix.\n\n")
+	} else {
+		p("No opaque tokens: this cmd/authresolver has no AUTHRESOLVER_INTROSPECTION_URL, so the load is JWTs and sessions only.\n\n")
+	}
 	p("| phase | window | requests | 200 | 401/403 | 5xx | other | client error | wrong | late allows | p50 ms | p99 ms | max ms | p99 / max ms from send |\n")
 	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, ph := range a.phases {
