@@ -30,12 +30,13 @@ fuzz:
 
 # chaos runs the fault scenarios 1-5 of bench/chaos (about 5 minutes; needs
 # redis-server and nginx) and records their figures in RELIABILITY.md.
+# CHAOS_FLAGS adds flags, e.g. CHAOS_FLAGS=-rate=500 on a small machine.
 chaos:
-	$(GO) run ./bench/chaos -scenarios 1,2,3,4,5 -reliability RELIABILITY.md
+	$(GO) run ./bench/chaos -scenarios 1,2,3,4,5 -reliability RELIABILITY.md $(CHAOS_FLAGS)
 
 # soak runs 10 minutes of the mixed load (scenario 6) and records it.
 soak:
-	$(GO) run ./bench/chaos -scenarios 6 -reliability RELIABILITY.md
+	$(GO) run ./bench/chaos -scenarios 6 -reliability RELIABILITY.md $(CHAOS_FLAGS)
 
 # fuzz-long runs every fuzz target for FUZZTIME each (default 10m); see
 # bench/fuzz-long.sh.
