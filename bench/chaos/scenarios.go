@@ -225,6 +225,9 @@ func (r *scenarioRun) directFresh(ctx context.Context, d time.Duration) <-chan d
 func checkRedisStop(r *scenarioRun, a *analysis) {
 	bound := r.cfg.redisTimeout + 100*time.Millisecond
 	l, ls := a.lat["fault"], a.latSent["fault"]
+	d := r.direct
+	r.addCheck(d.n > 0 && d.lat.max <= bound, "the resolver itself answers within the configured timeout + 100 ms during the stall",
+		"new JWTs straight to replica B: %d, max %s ms, bound %s ms", d.n, ms(d.lat.max), ms(bound))
 	r.addCheck(l.p99 <= bound, "p99 during the stall within the configured timeout + 100 ms",
 		"p99 %s ms, max %s ms from the scheduled time (%s / %s ms from the send), bound %s ms (FLIGHT_TIMEOUT %v)",
 		ms(l.p99), ms(l.max), ms(ls.p99), ms(ls.max), ms(bound), r.cfg.redisTimeout)
