@@ -48,6 +48,7 @@ type scenarioRun struct {
 	maxIn   map[string]int64 // harness in-flight maximum per phase
 	fetches [2]float64       // JWKS fetches per replica during the fault (scenario 4)
 	direct  directResult     // scenario 2: straight to a replica during the stall
+	every   time.Duration    // metrics sampling interval
 }
 
 type check struct {
@@ -139,6 +140,7 @@ func runScenario(ctx context.Context, cfg config, sc scenario) (*analysis, error
 	if every == 0 {
 		every = 500 * time.Millisecond
 	}
+	r.every = every
 	wg.Go(func() { r.sample(loadCtx, every) })
 
 	injectErr := func() error {
@@ -359,13 +361,15 @@ func (r *scenarioRun) analyze() *analysis {
 			_, b = r.series(i, "go_goroutines", base, base+time.Minute)
 		}
 		_, f := r.series(i, "go_goroutines", fault, heal)
-		_, e := r.series(i, "go_goroutines", end-5*time.Second, end+time.Second)
+		// The last samples: 5 s of them, or the last two at a slower rate.
+		tail := end - max(5*time.Second, 2*r.every)
+		_, e := r.series(i, "go_goroutines", tail, end+time.Second)
 		a.goroutines[i] = [3]float64{median(b), slices.Max(append(f, 0)), median(e)}
 		ub := r.unattached(i, base, fault)
 		if !a.hasFault {
 			ub = r.unattached(i, base, base+time.Minute)
 		}
-		a.unattached[i] = [2]float64{median(ub), median(r.unattached(i, end-5*time.Second, end+time.Second))}
+		a.unattached[i] = [2]float64{median(ub), median(r.unattached(i, tail, end+time.Second))}
 		a.logs[i] = scanLogs(r.c.replicas[i].logs(r.c.dir))
 	}
 	r.l.mu.Lock()
