@@ -486,6 +486,13 @@ func checkSoak(r *scenarioRun, a *analysis) {
 				len(v), span.Round(time.Second), mean, m.unit, b*60, m.unit, b*span.Seconds(), resid)
 		}
 	}
+	for i := range r.c.replicas {
+		_, first := r.series(i, "authresolver_cache_entries", from, end+time.Second)
+		if len(first) > 0 {
+			r.addLine("replica %c: decisions in the in-process cache (authresolver_cache_entries) %.0f at the start of the window, %.0f at the end",
+				'A'+i, first[0], first[len(first)-1])
+		}
+	}
 	errs := a.logs[0].errors + a.logs[1].errors
 	r.addCheck(errs == 0, "no error lines in the replicas' logs", "%d ERROR lines", errs)
 }
