@@ -85,19 +85,19 @@ func closedLoop(addr string, conns int, d time.Duration, next requestFunc) sampl
 	return total
 }
 
-func (r *sample) count(status int, err error, lat time.Duration) {
-	r.requests++
+func (s *sample) count(status int, err error, lat time.Duration) {
+	s.requests++
 	if err == nil && status != 200 {
 		err = fmt.Errorf("status %d", status)
 	}
 	if err != nil {
-		r.errors++
-		if r.firstErr == nil {
-			r.firstErr = err
+		s.errors++
+		if s.firstErr == nil {
+			s.firstErr = err
 		}
 		return
 	}
-	r.lat = append(r.lat, lat)
+	s.lat = append(s.lat, lat)
 }
 
 // openLoop sends rate requests per second for d on a fixed schedule, over up

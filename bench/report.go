@@ -263,10 +263,10 @@ func (r *report) markdown() string {
 		v, ok := measured()
 		p("| %s | %s | %s | %s |\n", name, v, limit, verdict(ok))
 	}
-	ratio := func(id, base string, min float64) func() (string, bool) {
+	ratio := func(id, base string, floor float64) func() (string, bool) {
 		return func() (string, bool) {
 			x := r.find(id).rps() / r.find(base).rps()
-			return fmt.Sprintf("%.2fx", x), x >= min
+			return fmt.Sprintf("%.2fx", x), x >= floor
 		}
 	}
 	row("(2) JWT L1 hit req/s vs ceiling", []string{"1", "2"}, ratio("2", "1", 0.70), "≥ 0.70x")

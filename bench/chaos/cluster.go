@@ -120,7 +120,7 @@ func startCluster(cfg config, extraEnv map[string]string) (c *cluster, err error
 	if c.rotated, err = mint.New("https://issuer.chaos.test", "chaos-2"); err != nil {
 		return c, err
 	}
-	if c.idp, err = startIdP(c.iss.JWKS()); err != nil {
+	if c.idp, err = startIDP(c.iss.JWKS()); err != nil {
 		return c, err
 	}
 	if c.redis, err = proc.StartRedis(dir); err != nil {

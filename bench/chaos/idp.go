@@ -18,10 +18,10 @@ const (
 	idpDown         // nothing listens: connections are refused
 	idp500          // every request answers 500
 	idpHang         // requests are read and never answered
-	numIdPModes
+	numIDPModes
 )
 
-var idpModeNames = [numIdPModes]string{"up", "down (refused)", "500", "hanging"}
+var idpModeNames = [numIDPModes]string{"up", "down (refused)", "500", "hanging"}
 
 // idp is the identity provider on a fixed loopback port: it serves the
 // issuer's JWKS at /jwks and an RFC 7662 introspection endpoint at
@@ -38,10 +38,10 @@ type idp struct {
 	srv   *http.Server  // nil while down
 	hang  chan struct{} // closed when the hanging mode ends
 	jwks  []byte
-	count [numIdPModes]atomic.Int64
+	count [numIDPModes]atomic.Int64
 }
 
-func startIdP(jwks []byte) (*idp, error) {
+func startIDP(jwks []byte) (*idp, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("idp: %w", err)
@@ -162,8 +162,8 @@ func (i *idp) setMode(m idpMode) error {
 }
 
 // requests returns how many requests reached the IdP in each mode.
-func (i *idp) requests() [numIdPModes]int64 {
-	var out [numIdPModes]int64
+func (i *idp) requests() [numIDPModes]int64 {
+	var out [numIDPModes]int64
 	for m := range out {
 		out[m] = i.count[m].Load()
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestIdPModes(t *testing.T) {
-	i, err := startIdP([]byte(`{"keys":[]}`))
+func TestIDPModes(t *testing.T) {
+	i, err := startIDP([]byte(`{"keys":[]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestIdPModes(t *testing.T) {
 		t.Errorf("up again: %d %q %v", status, body, err)
 	}
 	got := i.requests()
-	want := [numIdPModes]int64{idpUp: 2, idpDown: 0, idp500: 1, idpHang: 1}
+	want := [numIDPModes]int64{idpUp: 2, idpDown: 0, idp500: 1, idpHang: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests by mode (-want +got):\n%s", diff)
 	}
@@ -78,8 +78,8 @@ func TestMergeJWKS(t *testing.T) {
 	}
 }
 
-func TestIdPIntrospection(t *testing.T) {
-	i, err := startIdP([]byte(`{"keys":[]}`))
+func TestIDPIntrospection(t *testing.T) {
+	i, err := startIDP([]byte(`{"keys":[]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

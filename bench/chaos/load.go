@@ -255,9 +255,7 @@ func (l *load) run(ctx context.Context, addr string, rate, maxConns int) {
 		do := func(j job) {
 			c := l.w.pick(j.i)
 			buf = request(buf[:0], "/", c.header)
-			in := l.inflight.Add(1)
-			for m := l.maxIn.Load(); in > m && !l.maxIn.CompareAndSwap(m, in); m = l.maxIn.Load() {
-			}
+			raiseMax(&l.maxIn, l.inflight.Add(1))
 			sent := time.Now()
 			status, user, err := cl.RoundTrip(buf)
 			done := time.Now()
@@ -294,6 +292,16 @@ func (l *load) run(ctx context.Context, addr string, rate, maxConns int) {
 	l.lag = lag
 	l.conns = open
 	l.mu.Unlock()
+}
+
+// raiseMax sets m to v if v is larger.
+func raiseMax(m *atomic.Int64, v int64) {
+	for {
+		old := m.Load()
+		if v <= old || m.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 // all returns every record, after run has returned.

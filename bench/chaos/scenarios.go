@@ -25,7 +25,7 @@ func scenarios(cfg config) []scenario {
 		{id: 3, name: fmt.Sprintf("pub/sub connections killed (CLIENT KILL TYPE pubsub) every %v for %v while revocations continue", cfg.pubsubEvery, cfg.pubsubFault),
 			inject: injectPubsubKill, check: checkPubsubKill},
 		{id: 4, name: fmt.Sprintf("identity provider down %v, then answering 500 for %v, then hanging for %v; a new key rotated in when it heals", cfg.idpDown, cfg.idpPhase, cfg.idpPhase),
-			mix: idpMix, inject: injectIdP, check: checkIdP},
+			mix: idpMix, inject: injectIDP, check: checkIDP},
 		{id: 5, name: "rolling restart: SIGTERM replica A, start it again, then replica B",
 			inject: injectRoll, check: checkRoll},
 		{id: 6, name: fmt.Sprintf("soak: %v of the mixed load, no fault", cfg.soak),
@@ -124,13 +124,13 @@ func checkRedisKill(r *scenarioRun, a *analysis) {
 		}
 	}
 	r.addLine("revoked tokens allowed again after Redis came back empty (their jti revocations were lost with its data; not counted as wrong): %d", undone)
-	r.checkNoRestart(a)
+	r.checkNoRestart()
 	r.checkGoroutines(a)
 }
 
 // checkNoRestart: the replicas that were running before the fault are the
 // ones running now.
-func (r *scenarioRun) checkNoRestart(a *analysis) {
+func (r *scenarioRun) checkNoRestart() {
 	ok := true
 	for _, rp := range r.c.replicas {
 		p := rp.current()
@@ -237,7 +237,7 @@ func checkRedisStop(r *scenarioRun, a *analysis) {
 	r.addCheck(a.maxIn["fault"] <= limit, "in-flight bounded during the stall",
 		"harness in-flight at most %d (bound: rate × (timeout + 100 ms) + the baseline's %d = %d); replica goroutines at most %.0f / %.0f",
 		a.maxIn["fault"], a.maxIn["baseline"], limit, a.goroutines[0][1], a.goroutines[1][1])
-	r.checkNoRestart(a)
+	r.checkNoRestart()
 	r.checkGoroutines(a)
 }
 
@@ -286,7 +286,7 @@ func checkPubsubKill(r *scenarioRun, a *analysis) {
 		}
 	}
 	r.addCheck(up == 2, "both replicas subscribed again", "authresolver_cache_subscription_up sums to %.0f at the end", up)
-	r.checkNoRestart(a)
+	r.checkNoRestart()
 	r.checkGoroutines(a)
 }
 
@@ -313,7 +313,7 @@ func fetches(r *scenarioRun) [2]float64 {
 	return out
 }
 
-func injectIdP(ctx context.Context, r *scenarioRun) error {
+func injectIDP(ctx context.Context, r *scenarioRun) error {
 	before := fetches(r)
 	r.mark("fault")
 	steps := []struct {
@@ -373,7 +373,7 @@ func mergeJWKS(a, b []byte) []byte {
 	return out
 }
 
-func checkIdP(r *scenarioRun, a *analysis) {
+func checkIDP(r *scenarioRun, a *analysis) {
 	fault, heal := r.marks["fault"], r.marks["heal"]
 	freshBad := 0
 	freshN := 0
@@ -419,7 +419,7 @@ func checkIdP(r *scenarioRun, a *analysis) {
 	limit := r.cfg.cooldown + r.cfg.cacheTTL + time.Second
 	r.addCheck(rotatedOK >= 0 && rotatedOK <= limit, "recovery without restart: the rotated-in key verifies",
 		"first allow of a token signed by the new key %s ms after the IdP healed (bound JWKS_REFETCH_COOLDOWN + CACHE_TTL + 1 s = %v)", ms(rotatedOK), limit)
-	r.checkNoRestart(a)
+	r.checkNoRestart()
 	r.checkGoroutines(a)
 }
 

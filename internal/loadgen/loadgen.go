@@ -153,7 +153,7 @@ func Pace(ctx context.Context, rate int, d time.Duration, fire func(i int, due t
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, 29 /* PR_SET_TIMERSLACK */, 1000 /* ns */, 0)
-	defer syscall.RawSyscall(syscall.SYS_PRCTL, 29, 0 /* back to the default */, 0)
+	defer func() { _, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, 29, 0 /* back to the default */, 0) }()
 	interval := time.Second / time.Duration(rate)
 	n := int(d / interval)
 	lag := make([]time.Duration, 0, n)
