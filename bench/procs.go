@@ -70,6 +70,7 @@ http {
     }
     server {
         listen 127.0.0.1:%[5]d;
+        set $authresolver_origin http://127.0.0.1:%[5]d;
         include authresolver.conf;
         proxy_http_version 1.1;
         location / {
@@ -81,6 +82,7 @@ http {
     proxy_cache_path %[1]s/cache levels=1:2 keys_zone=authresolver:10m max_size=64m inactive=60s use_temp_path=off;
     server {
         listen 127.0.0.1:%[6]d;
+        set $authresolver_origin http://127.0.0.1:%[6]d;
         include authresolver-cached.conf;
         proxy_http_version 1.1;
         location / {

@@ -231,6 +231,7 @@ http {
     }
     server {
         listen 127.0.0.1:%[6]d;
+        set $authresolver_origin http://127.0.0.1:%[6]d;
         include authresolver.conf;
         proxy_http_version 1.1;
         location / {
