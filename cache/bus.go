@@ -2,9 +2,12 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +19,13 @@ import (
 // is not confirmed the bus disables the local L1 (flushing it) and enables
 // it again once subscribed: a missed revocation can then be served from
 // cache for no longer than the L1 TTL.
+//
+// Invalidate returns only once every subscribed replica has confirmed that
+// it dropped the tag (or fails): a revocation call that returned is then in
+// force on every replica, not merely on its way to them. Each message is
+// "<id> <tag>"; a receiver invalidates the tag, then pushes to the list
+// "<channel>:ack:<id>", and the sender waits for as many pushes as PUBLISH
+// reported receivers.
 type Bus struct {
 	client  redis.UniversalClient
 	channel string
@@ -24,7 +34,20 @@ type Bus struct {
 	log     *slog.Logger
 	metrics *Metrics
 	up      bool // owned by Run's goroutine
+	// AckTimeout bounds how long Invalidate waits for the replicas'
+	// confirmations; NewBus sets DefaultAckTimeout.
+	AckTimeout time.Duration
 }
+
+// DefaultAckTimeout is how long Invalidate waits for every replica to
+// confirm an invalidation before it reports a failure.
+const DefaultAckTimeout = 2 * time.Second
+
+// ackTTL keeps a confirmation list no longer than any sender waits.
+const ackTTL = 30 * time.Second
+
+// errUnconfirmed is wrapped when a replica did not confirm in time.
+var errUnconfirmed = errors.New("cache: invalidation not confirmed by every replica")
 
 // NewBus returns a bus on channel (e.g. "authresolver:v1:invalidate").
 // shared and metrics may be nil. l1 should be built with
@@ -33,23 +56,87 @@ func NewBus(client redis.UniversalClient, channel string, l1 *L1, shared *Shared
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{client: client, channel: channel, l1: l1, shared: shared, log: log, metrics: m}
+	return &Bus{client: client, channel: channel, l1: l1, shared: shared, log: log, metrics: m, AckTimeout: DefaultAckTimeout}
 }
 
 // Invalidate applies a revocation's tag: the L2 generation moves on, the
-// local L1 drops the tag at once, and every other replica is told. It
-// returns an error when Redis cannot be reached; the local L1 is still
-// invalidated.
+// local L1 drops the tag at once, and every replica is told and confirms.
+// It returns an error when Redis cannot be reached or a subscribed replica
+// does not confirm within AckTimeout; the local L1 is still invalidated.
 func (b *Bus) Invalidate(ctx context.Context, tag string) error {
 	var errs []error
 	if b.shared != nil {
 		errs = append(errs, b.shared.Bump(ctx))
 	}
 	b.l1.Invalidate(tag)
-	if err := b.client.Publish(ctx, b.channel, tag).Err(); err != nil {
+	id := newMessageID()
+	n, err := b.client.Publish(ctx, b.channel, id+" "+tag).Result()
+	if err != nil {
 		errs = append(errs, fmt.Errorf("cache: publish invalidation: %w", err))
+	} else {
+		errs = append(errs, b.awaitAcks(ctx, id, int(n)))
 	}
 	return errors.Join(errs...)
+}
+
+func newMessageID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+func (b *Bus) ackKey(id string) string { return b.channel + ":ack:" + id }
+
+// awaitAcks waits for n confirmations of message id (each receiver,
+// this replica included, pushes one).
+func (b *Bus) awaitAcks(ctx context.Context, id string, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, b.AckTimeout)
+	defer cancel()
+	key := b.ackKey(id)
+	defer func() {
+		// A best-effort clean-up; the list expires anyway.
+		_ = b.client.Del(context.WithoutCancel(ctx), key).Err()
+	}()
+	for got := 0; got < n; got++ {
+		wait := time.Until(deadline(ctx))
+		if wait < time.Millisecond {
+			return fmt.Errorf("%w: %d of %d", errUnconfirmed, got, n)
+		}
+		if err := b.client.BLPop(ctx, wait, key).Err(); err != nil {
+			return fmt.Errorf("%w: %d of %d: %w", errUnconfirmed, got, n, err)
+		}
+	}
+	return nil
+}
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline() // always set by awaitAcks
+	return d
+}
+
+// apply invalidates what a message names and confirms it to the sender.
+// A payload that is not "<id> <tag>" (a sender of another version) is
+// still honoured, by flushing everything: never a missed revocation.
+func (b *Bus) apply(ctx context.Context, payload string) {
+	id, tag, ok := strings.Cut(payload, " ")
+	if !ok || len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
+		b.log.Warn("invalidation message of an unknown format: in-process cache flushed")
+		b.l1.Flush()
+		return
+	}
+	b.l1.Invalidate(tag)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	key := b.ackKey(id)
+	_, err := b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, key, "1")
+		p.Expire(ctx, key, ackTTL)
+		return nil
+	})
+	if err != nil {
+		// The sender times out and reports the revocation as not confirmed.
+		b.log.Warn("invalidation applied but not confirmed", "error", err)
+	}
 }
 
 // Run receives invalidations until ctx is done. It keeps the L1 off while
@@ -109,7 +196,7 @@ func (b *Bus) receive(ctx context.Context) {
 			}
 		case *redis.Message:
 			b.metrics.received()
-			b.l1.Invalidate(m.Payload)
+			b.apply(ctx, m.Payload)
 		}
 	}
 }

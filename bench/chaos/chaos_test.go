@@ -46,14 +46,8 @@ func TestScenario1Short(t *testing.T) {
 		redisDown: time.Second,
 		cacheTTL:  5 * time.Second, shutdownDelay: 0, cooldown: 10 * time.Second,
 		revokeEvery: 300 * time.Millisecond, revocationFailure: "closed",
-		// The other replica drops a revoked credential from its in-process
-		// cache when the pub/sub message arrives, milliseconds after the
-		// revocation call returned, and up to hundreds of milliseconds on a
-		// busy machine (RELIABILITY.md, finding 1). Until that is fixed,
-		// the unit test allows a second for it and counts such allows as
-		// late, so that CI does not flake on it; make chaos holds the
-		// replicas to SPEC §4 (no allowance).
-		propagation: time.Second,
+		// No allowance for revocation propagation: a revocation call
+		// returns only once every replica confirmed it (cache.Bus).
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
