@@ -62,6 +62,8 @@ type shard struct {
 	// hash collision only drops an extra entry, which is always safe.
 	byTag map[uint64][]resolver.Key
 	bytes int
+	// inserts counts Sets since the last sweep of expired entries.
+	inserts int
 }
 
 type entry struct {
@@ -198,11 +200,34 @@ func (c *L1) Set(k resolver.Key, v *resolver.Verdict, epoch uint64) {
 	if old := s.entries[k]; old != nil {
 		s.remove(k, old)
 	}
-	s.makeRoom(e.size, c.maxEntries, c.maxBytes, c.now().UnixNano())
+	now := c.now().UnixNano()
+	s.sweepSometimes(now)
+	s.makeRoom(e.size, c.maxEntries, c.maxBytes, now)
 	s.entries[k] = e
 	s.bytes += e.size
 	for _, t := range e.tags {
 		s.byTag[t] = append(s.byTag[t], k)
+	}
+}
+
+// minSweepInterval is the fewest inserts into a shard between two sweeps.
+const minSweepInterval = 64
+
+// sweepSometimes drops the shard's expired entries once enough inserts
+// have happened since the last sweep (a quarter of the shard, at least
+// minSweepInterval): amortized, a few entries looked at per insert. Without
+// it, expired decisions stayed until the cache was full, so a replica's
+// memory grew to the cap, not to the live set.
+func (s *shard) sweepSometimes(now int64) {
+	s.inserts++
+	if s.inserts < max(minSweepInterval, len(s.entries)/4) {
+		return
+	}
+	s.inserts = 0
+	for k, e := range s.entries {
+		if e.expires <= now {
+			s.remove(k, e)
+		}
 	}
 }
 

@@ -429,3 +429,20 @@ func TestL1RevocationRace(t *testing.T) {
 		}
 	}
 }
+
+// TestL1SweepsExpired: decisions that expired leave the cache as new ones
+// arrive, well before it is full, so its size follows the live set.
+func TestL1SweepsExpired(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := cache.NewL1(cache.L1Options{Now: func() time.Time { return now }})
+	for i := range uint64(20_000) {
+		set(c, key(i, i), sessionVerdict("u", fmt.Sprint("h", i), now.Add(time.Second)))
+		now = now.Add(time.Millisecond) // 1,000 new decisions a second, each live for 1 s
+	}
+	// Each of the 64 shards sweeps at least every 64 of its inserts, so
+	// at most about 64*64 expired entries wait for a sweep.
+	if n, _ := c.Len(); n > 1000+64*64+500 {
+		t.Errorf("L1 holds %d of 20,000 entries with about 1,000 live, want the expired ones swept", n)
+	}
+	checkInvariants(t, c)
+}
