@@ -31,9 +31,9 @@ type store interface {
 
 // stores returns the stores every test runs against: in memory, and Redis on
 // a real redis-server.
-func stores(t *testing.T) map[string]func(t *testing.T, o session.Options) store {
+func stores(_ *testing.T) map[string]func(t *testing.T, o session.Options) store {
 	return map[string]func(t *testing.T, o session.Options) store{
-		"memory": func(t *testing.T, o session.Options) store { return session.NewMemoryStore(o) },
+		"memory": func(_ *testing.T, o session.Options) store { return session.NewMemoryStore(o) },
 		"redis": func(t *testing.T, o session.Options) store {
 			srv := redistest.Start(t)
 			client, err := session.NewRedisClient(session.RedisConfig{URL: srv.URL()})

@@ -22,6 +22,7 @@ func check(s *scenario) error {
 	if err != nil {
 		return err
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("status %s", resp.Status)
 	}
@@ -43,6 +44,7 @@ func check(s *scenario) error {
 		if err != nil {
 			return err
 		}
+		defer resp.Body.Close()
 		if resp.StatusCode != 401 {
 			return fmt.Errorf("without a credential: status %s, want 401", resp.Status)
 		}

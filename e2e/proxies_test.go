@@ -188,10 +188,10 @@ func startCaddy(tb testing.TB, e *env, opt caddyOptions) string {
 	return ""
 }
 
-// substitute replaces old with new in file, failing unless old occurs
+// substitute replaces old with replacement in file, failing unless old occurs
 // exactly once: a shipped config that changed shape must fail loudly, not
 // be tested half-substituted.
-func substitute(tb testing.TB, file, old, new string) {
+func substitute(tb testing.TB, file, old, replacement string) {
 	tb.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -200,7 +200,7 @@ func substitute(tb testing.TB, file, old, new string) {
 	if n := strings.Count(string(b), old); n != 1 {
 		tb.Fatalf("%s: %q occurs %d times, want 1", filepath.Base(file), old, n)
 	}
-	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), old, replacement, 1)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -90,20 +90,27 @@ func (v *Verdict) Tags() []string {
 	return append(tags, IssuerUserTokensTag(id.Issuer, id.UserID))
 }
 
-// Invalidation tags, one per kind of revocation. No two kinds share a
+// Invalidation tags name one kind of revocation each. No two kinds share a
 // prefix, and the issuer-scoped ones length-prefix the issuer, so that no
 // choice of issuer, user, jti or handle makes one revocation's tag equal
 // another's.
-func SessionTag(handle string) string    { return "s:" + handle }
+
+// SessionTag names the revocation of one session, by its handle.
+func SessionTag(handle string) string { return "s:" + handle }
+
+// UserSessionsTag names the revocation of every session of a user.
 func UserSessionsTag(user string) string { return "us:" + user }
 
-// TokenTag and UserTokensTag name revocations for every issuer.
-func TokenTag(jti string) string       { return "j:" + jti }
+// TokenTag names the revocation of one JWT by jti, for every issuer.
+func TokenTag(jti string) string { return "j:" + jti }
+
+// UserTokensTag names the revocation of a user's JWTs, for every issuer.
 func UserTokensTag(user string) string { return "uj:" + user }
 
-// IssuerTokenTag and IssuerUserTokensTag name revocations for one issuer's
-// tokens only.
-func IssuerTokenTag(issuer, jti string) string       { return scopedTag("ij:", issuer, jti) }
+// IssuerTokenTag names the revocation of one JWT of one issuer.
+func IssuerTokenTag(issuer, jti string) string { return scopedTag("ij:", issuer, jti) }
+
+// IssuerUserTokensTag names the revocation of a user's JWTs of one issuer.
 func IssuerUserTokensTag(issuer, user string) string { return scopedTag("iuj:", issuer, user) }
 
 func scopedTag(kind, issuer, id string) string {

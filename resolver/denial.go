@@ -11,7 +11,7 @@ const reasonUnavailable Reason = "unavailable"
 
 // descriptions are the fixed, request-independent texts of each reason, used
 // in WWW-Authenticate error_description and the JSON body.
-var descriptions = map[Reason]string{
+var descriptions = map[Reason]string{ //nolint:gosec // G101: reason texts, not credentials
 	ReasonMissingCredential:          "no credential",
 	ReasonMalformedHeader:            "the Authorization or token header is malformed",
 	ReasonMalformedToken:             "the token is not a well-formed JWT",

@@ -37,7 +37,7 @@ func newClient(t testing.TB, addr string) redis.UniversalClient {
 
 // redisStores returns a conformance factory over client.
 func redisStores(client redis.UniversalClient) newStoreFunc {
-	return func(t *testing.T, o Options) store {
+	return func(_ *testing.T, o Options) store {
 		o.Prefix = uniquePrefix()
 		// The suite never closes a store, so stores share the client.
 		return NewRedisStore(client, o)

@@ -164,7 +164,7 @@ func ParseID(s string) (ID, error) {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !isBase64URL(c) {
 			return "", invalid("session_id", "must be %d base64url characters", idLength)
 		}
 	}
@@ -527,4 +527,9 @@ func ceilUnix(t time.Time) int64 {
 		s++
 	}
 	return s
+}
+
+// isBase64URL reports whether c is in the base64url alphabet (RFC 4648 §5).
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
