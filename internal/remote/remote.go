@@ -1,0 +1,144 @@
+// Package remote holds what the packages that call an identity provider
+// share (introspect, profile, discovery): an HTTP client that always times
+// out and never follows redirects, a bounded read of the answer, metrics
+// by kind of call, and a strict reader of JSON objects that maps members to
+// a resolver.Identity as JWT claims are mapped.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Kinds of remote calls, the values of the kind label.
+const (
+	KindIntrospection = "introspection"
+	KindUserinfo      = "userinfo"
+	KindStack         = "stack"
+	KindDiscovery     = "discovery"
+)
+
+// Outcomes of remote calls, the values of the outcome label.
+const (
+	OutcomeOK       = "ok"       // a well-formed positive answer
+	OutcomeRejected = "rejected" // a well-formed negative answer (inactive, 401)
+	OutcomeInvalid  = "invalid"  // an answer that is not what the protocol says
+	OutcomeError    = "error"    // unreachable or a 5xx
+	OutcomeTimeout  = "timeout"
+)
+
+// ErrTooLarge means an answer exceeded the size limit.
+var ErrTooLarge = errors.New("remote: answer too large")
+
+// DefaultTimeout bounds a remote call when the caller sets none.
+const DefaultTimeout = 5 * time.Second
+
+// NewHTTPClient returns a client for calls to an identity provider: dial,
+// TLS and header timeouts, an overall timeout, and no redirects, so that a
+// token is only ever sent to the configured endpoint (a 3xx is an answer,
+// which callers refuse).
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = min(timeout, 5*time.Second)
+	tr.ResponseHeaderTimeout = timeout
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Answer is a remote call's status, headers and body.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends req with client, bounded by timeout (also when client has
+// none), and reads at most maxBody bytes of the answer; a longer answer is
+// ErrTooLarge. Errors wrap the cause, never the request's credentials.
+func Do(client *http.Client, req *http.Request, timeout time.Duration, maxBody int64) (Answer, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), timeout)
+	defer cancel()
+	res, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		return Answer{}, scrub(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	if err != nil {
+		return Answer{}, scrub(err)
+	}
+	if int64(len(body)) > maxBody {
+		return Answer{}, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, maxBody)
+	}
+	return Answer{Status: res.StatusCode, Header: res.Header, Body: body}, nil
+}
+
+// scrub drops the URL from a *url.Error (it may carry a query), keeping
+// the operation and the cause.
+func scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// Outcome classifies a transport error for the outcome label.
+func Outcome(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return OutcomeTimeout
+	}
+	return OutcomeError
+}
+
+// IsJSON reports whether an answer's Content-Type is application/json
+// (parameters such as charset allowed).
+func IsJSON(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// CheckURL allows https, and http only to a loopback host: a token or a
+// client secret sent over plain HTTP elsewhere could be read in transit.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("URL %q: %v", raw, err)
+	}
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return fmt.Errorf("URL %q: http:// is only allowed for a loopback host; use https://", raw)
+	default:
+		return fmt.Errorf("URL %q: want https://host/… (or http:// for a loopback host)", raw)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("URL %q: no user info or fragment allowed", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
