@@ -82,8 +82,12 @@ type Options struct {
 	// Issuer is the exact expected "iss".
 	Issuer string
 	// URL of the JWKS: https://, http:// for a loopback host only, or
-	// file:// with an absolute path.
+	// file:// with an absolute path. Required unless LateURL.
 	URL string
+	// LateURL: URL is empty because the issuer's JWKS URL is discovered
+	// later; SetURL sets it, then Start. Until then Verify fails with
+	// ErrNoKeys.
+	LateURL bool
 	// Audiences: a token must carry at least one of them in "aud".
 	// Empty means aud is not checked.
 	Audiences []string
@@ -170,9 +174,12 @@ func New(opts Options) (*Verifier, error) {
 	if opts.Issuer == "" {
 		return nil, errors.New("jwks: issuer is empty")
 	}
-	u, err := checkURL(opts.URL)
-	if err != nil {
-		return nil, err
+	var u *url.URL
+	if opts.URL != "" || !opts.LateURL {
+		var err error
+		if u, err = checkURL(opts.URL); err != nil {
+			return nil, err
+		}
 	}
 	v := &Verifier{
 		issuer:     opts.Issuer,
@@ -215,7 +222,7 @@ func New(opts Options) (*Verifier, error) {
 		}
 	}
 	client := newHTTPClient()
-	if opts.HTTPClient != nil && u.Scheme != "file" {
+	if opts.HTTPClient != nil && (u == nil || u.Scheme != "file") {
 		c := *opts.HTTPClient // a copy: the caller's client keeps its own policy
 		client = &c
 	}
@@ -359,6 +366,27 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
+// SetURL sets the JWKS URL of a Verifier created without one, once its
+// issuer's configuration has been discovered; Start must follow. The URL
+// must be https:// or http:// on a loopback host (a file:// URL is never
+// discovered).
+func (v *Verifier) SetURL(raw string) error {
+	u, err := checkURL(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme == "file" {
+		return fmt.Errorf("jwks: JWKS URL %q: a discovered URL must be http(s)", raw)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.url != "" {
+		return errors.New("jwks: JWKS URL already set")
+	}
+	v.url = raw
+	return nil
+}
+
 // Issuer returns the issuer v verifies tokens of.
 func (v *Verifier) Issuer() string { return v.issuer }
 
@@ -381,6 +409,10 @@ func (v *Verifier) Start(ctx context.Context) error {
 	if v.started {
 		v.mu.Unlock()
 		return errors.New("jwks: verifier already started")
+	}
+	if v.url == "" {
+		v.mu.Unlock()
+		return errors.New("jwks: no JWKS URL: SetURL first")
 	}
 	v.started = true
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
