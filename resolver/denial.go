@@ -28,6 +28,8 @@ var descriptions = map[Reason]string{ //nolint:gosec // G101: reason texts, not 
 	ReasonNotYetValid:                "the token is not valid yet",
 	ReasonIssuedInFuture:             "the token is issued in the future",
 	ReasonTokenRevoked:               "the token has been revoked",
+	ReasonTokenInactive:              "the token is not active",
+	ReasonTokenRejected:              "the identity provider no longer accepts the token",
 	ReasonMalformedSession:           "the session cookie is malformed",
 	ReasonSessionNotFound:            "the session does not exist or has been revoked",
 	ReasonSessionExpired:             "the session has expired",
@@ -36,7 +38,7 @@ var descriptions = map[Reason]string{ //nolint:gosec // G101: reason texts, not 
 	ReasonInsufficientVerification:   "the user is not verified",
 	ReasonInsufficientAuthentication: "anonymous users are not allowed",
 	ReasonInvalidRequirement:         "the route's requirement is invalid",
-	reasonUnavailable:                "the session store or the keys cannot be reached",
+	reasonUnavailable:                "the session store, the keys or the identity provider cannot be reached",
 }
 
 // denial is everything written for one reason, prepared once.

@@ -119,7 +119,9 @@ func (h *Handler) malformed(cred Credential) Reason {
 		if h.opts.ValidSessionID != nil && !h.opts.ValidSessionID(cred.Value) {
 			return ReasonMalformedSession
 		}
-	case !wellFormedJWS(cred.Value):
+	case h.opts.Introspector == nil && !wellFormedJWS(cred.Value):
+		// With an Introspector, a bearer token that is not a JWS is an
+		// opaque token for it to decide.
 		return ReasonMalformedToken
 	}
 	return ReasonNone

@@ -25,6 +25,11 @@ type Options struct {
 	// Login sends browsers to the login page on routes with a login
 	// requirement; nil: such routes answer the plain 401.
 	Login LoginRedirector
+	// Introspector, if not nil, decides bearer tokens that are not JWTs.
+	Introspector Introspector
+	// Profiles, if not nil, fetches fresh profiles for profile=true
+	// routes and "always" issuers.
+	Profiles ProfileSource
 	// RevocationFailOpen allows a valid JWT whose revocation check cannot
 	// reach the store (counted and logged); false answers 503.
 	RevocationFailOpen bool
@@ -210,6 +215,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req Requirement,
 		reason = ReasonMissingCredential
 	default:
 		v, err = h.verdict(ctx, cred)
+		if err == nil && h.wantsProfile(&req, v) {
+			var noSource error
+			if v, noSource, err = h.withProfile(ctx, cred, v); noSource != nil {
+				reqErr = noSource
+			}
+		}
 		if err == nil {
 			reason = v.Reason
 		}
@@ -356,12 +367,7 @@ func (h *Handler) resolve(ctx context.Context, cred Credential) (id Identity, re
 		id, reason, err = h.opts.Sessions.Lookup(ctx, cred.Value)
 		return id, reason, true, err
 	}
-	if h.opts.Tokens == nil {
-		// JWT is not configured: a Bearer token cannot be accepted, and it
-		// is still the credential that decides (never skipped for a cookie).
-		return Identity{}, ReasonUnknownIssuer, true, nil
-	}
-	id, reason, err = h.opts.Tokens.Verify(ctx, cred.Value)
+	id, reason, err = h.verifyBearer(ctx, cred.Value)
 	if err != nil || reason != ReasonNone || h.opts.Revocations == nil {
 		return id, reason, true, err
 	}

@@ -20,7 +20,8 @@ type Requirement struct {
 	Scopes          []string // all of
 	// Login says how a browser navigation without a valid credential is
 	// sent to the login page (SPEC §7): LoginRedirect, LoginHeader or none.
-	Login Login
+	Login   Login
+	Profile bool // profile=true: the user's fresh profile from the identity provider (SPEC §5)
 }
 
 // Login is the login requirement of a route.
@@ -48,10 +49,11 @@ var ErrInvalidRequirement = errors.New("resolver: invalid requirement")
 // header, where optional is not accepted.
 //
 // It fails closed: the only accepted input is the grammar of the README:
-// pairs name=value joined by "&"; names optional, anonymous, verified (each
-// at most once, or repeated with the same value), role and scope (each up
-// to 32 times), login (once, redirect or header; never with optional=true,
-// which could never deny); boolean values exactly "true" or "false"; role and scope
+// pairs name=value joined by "&"; names optional, anonymous, verified,
+// profile (each at most once, or repeated with the same value), role and
+// scope (each up to 32 times), login (once, redirect or header; never with
+// optional=true, which could never deny); boolean values exactly "true" or
+// "false"; role and scope
 // values percent-encoded as in a URL query, 1 to 256 bytes decoded, UTF-8
 // without control characters, a scope also without space, '"' or '\'.
 // Anything else (an unknown name, an empty or unparsable value, a ';'
@@ -102,6 +104,8 @@ func (p *requirementParser) add(name, raw string) error {
 		return err
 	case "verified":
 		return p.setBool(name, raw, &p.req.RequireVerified)
+	case "profile":
+		return p.setBool(name, raw, &p.req.Profile)
 	case "role":
 		return addValue(&p.req.Roles, name, raw, "")
 	case "scope":
@@ -128,7 +132,7 @@ func (p *requirementParser) setBool(name, raw string, dst *bool) error {
 		return fmt.Errorf("%s: given with two values", name)
 	}
 	if p.seen == nil {
-		p.seen = make(map[string]bool, 3)
+		p.seen = make(map[string]bool, 4)
 	}
 	p.seen[name] = b
 	*dst = b
