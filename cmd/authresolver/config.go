@@ -14,6 +14,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/authresolver/authresolver/internal/remote"
 	"github.com/authresolver/authresolver/jwks"
 	"github.com/authresolver/authresolver/login"
 	"github.com/authresolver/authresolver/resolver"
@@ -27,7 +28,8 @@ type Config struct {
 	AdminAddr  string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	AdminToken string `env:"ADMIN_TOKEN"`
 	// AdminTokenFile names a file holding the admin token (a mounted
-	// Secret); exactly one of it and AdminToken may be set.
+	// Secret); exactly one of it and AdminToken may be set. The other
+	// secrets have *File fields too (<NAME>_FILE).
 	AdminTokenFile string `env:"ADMIN_TOKEN_FILE"`
 	// GRPCAddr is the Envoy gRPC ext_authz listener; empty: off.
 	GRPCAddr string `env:"GRPC_ADDR"`
@@ -43,6 +45,21 @@ type Config struct {
 	JWTLeeway     time.Duration `env:"JWT_LEEWAY" envDefault:"30s"`
 	JWTType       string        `env:"JWT_TYPE"`
 	Issuers       string        `env:"ISSUERS"`
+
+	IntrospectionURL              string   `env:"INTROSPECTION_URL"`
+	Introspection                 bool     `env:"INTROSPECTION"`
+	IntrospectionClientID         string   `env:"INTROSPECTION_CLIENT_ID"`
+	IntrospectionClientSecret     string   `env:"INTROSPECTION_CLIENT_SECRET"`
+	IntrospectionClientSecretFile string   `env:"INTROSPECTION_CLIENT_SECRET_FILE"`
+	IntrospectionAudience         []string `env:"INTROSPECTION_AUDIENCE"`
+
+	StackProjectID           string `env:"STACK_PROJECT_ID"`
+	StackSecretServerKey     string `env:"STACK_SECRET_SERVER_KEY"`
+	StackSecretServerKeyFile string `env:"STACK_SECRET_SERVER_KEY_FILE"`
+	StackAPIURL              string `env:"STACK_API_URL" envDefault:"https://api.stack-auth.com"`
+	StackAllowAnonymous      bool   `env:"STACK_ALLOW_ANONYMOUS" envDefault:"true"`
+
+	RemoteTimeout time.Duration `env:"REMOTE_TIMEOUT" envDefault:"5s"`
 
 	JWKSMinRefresh      time.Duration `env:"JWKS_MIN_REFRESH" envDefault:"1m"`
 	JWKSMaxRefresh      time.Duration `env:"JWKS_MAX_REFRESH" envDefault:"1h"`
@@ -97,7 +114,18 @@ type issuerConfig struct {
 	Leeway     string   `json:"leeway"`
 	Type       string   `json:"typ"`
 	leeway     time.Duration
-	variable   string // where it was configured: JWT_ISSUER or ISSUERS
+	variable   string // where it was configured: JWT_ISSUER, ISSUERS or STACK_PROJECT_ID
+
+	// Profile sources (SPEC §5): an OIDC UserInfo endpoint (or the
+	// discovered one), or Stack Auth's users/me.
+	UserinfoURL          string `json:"userinfo_url"`
+	Profile              string `json:"profile"` // "" (per route) or "always"
+	StackProjectID       string `json:"stack_project_id"`
+	StackSecretServerKey string `json:"stack_secret_server_key"`
+	StackAPIURL          string `json:"stack_api_url"`
+	// anonymous: every token of this issuer is an anonymous user's (Stack's
+	// anonymous-users issuer); stack: is_restricted means not verified.
+	anonymous, stack bool
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -173,10 +201,16 @@ func (c *Config) validate() error {
 	if err := c.readAdminToken(); err != nil {
 		return err
 	}
+	if err := c.readSecrets(); err != nil {
+		return err
+	}
 	if err := c.validateRedis(); err != nil {
 		return err
 	}
 	if err := c.validateIssuers(); err != nil {
+		return err
+	}
+	if err := c.validateRemote(); err != nil {
 		return err
 	}
 	if err := c.validateDurations(); err != nil {
@@ -268,6 +302,7 @@ func (c *Config) trimLists() error {
 		{"JWT_AUDIENCE", c.JWTAudience},
 		{"JWT_ALGORITHMS", c.JWTAlgorithms},
 		{"TOKEN_HEADERS", c.TokenHeaders},
+		{"INTROSPECTION_AUDIENCE", c.IntrospectionAudience},
 	} {
 		for i, e := range l.list {
 			l.list[i] = strings.TrimSpace(e)
@@ -378,11 +413,10 @@ func (c *Config) validateIssuers() error {
 		if c.JWTIssuer == "" {
 			return bad("JWT_ISSUER", "is empty but AUTHRESOLVER_JWT_JWKS_URL is set")
 		}
-		if c.JWTJWKSURL == "" {
-			return bad("JWT_JWKS_URL", "is empty but AUTHRESOLVER_JWT_ISSUER is set")
-		}
-		if err := checkJWKSURL(c.JWTJWKSURL); err != nil {
-			return bad("JWT_JWKS_URL", "%v", err)
+		if c.JWTJWKSURL != "" { // else discovered
+			if err := checkJWKSURL(c.JWTJWKSURL); err != nil {
+				return bad("JWT_JWKS_URL", "%v", err)
+			}
 		}
 		c.issuers = append(c.issuers, issuerConfig{
 			Issuer: c.JWTIssuer, JWKSURL: c.JWTJWKSURL, Audiences: c.JWTAudience,
@@ -414,6 +448,12 @@ func (c *Config) validateIssuers() error {
 			return bad("ISSUERS", "issuer %q is configured twice", is.Issuer)
 		}
 		seen[is.Issuer] = true
+		if is.JWKSURL == "" {
+			// Discovered from the issuer's openid-configuration.
+			if err := remote.CheckURL(is.Issuer); err != nil {
+				return bad(is.variable, "no jwks_url, and the issuer cannot be discovered: %v", err)
+			}
+		}
 	}
 	return nil
 }
@@ -421,11 +461,13 @@ func (c *Config) validateIssuers() error {
 // defaultIssuer fills an AUTHRESOLVER_ISSUERS entry from the single-issuer
 // defaults and checks it.
 func (c *Config) defaultIssuer(is *issuerConfig) error {
-	if is.Issuer == "" || is.JWKSURL == "" {
-		return errors.New("issuer and jwks_url are required")
+	if is.Issuer == "" {
+		return errors.New("issuer is required")
 	}
-	if err := checkJWKSURL(is.JWKSURL); err != nil {
-		return err
+	if is.JWKSURL != "" { // else discovered
+		if err := checkJWKSURL(is.JWKSURL); err != nil {
+			return err
+		}
 	}
 	if slices.Contains(is.Audiences, "") {
 		return errors.New("empty audience")

@@ -39,10 +39,12 @@ type app struct {
 	reg       *prometheus.Registry
 	verifiers []*jwks.Verifier
 	tokens    *jwks.Set
+	policy    *stackPolicy // nil without Stack Auth issuers
 	store     store
 	redis     redis.UniversalClient // nil with the in-memory store
 	stopBus   func()                // nil without the invalidation bus
 	draining  atomic.Bool
+	remote    remoteParts
 
 	resolveAddr, adminAddr net.Addr
 	grpcAddr               net.Addr // nil unless AUTHRESOLVER_GRPC_ADDR is set
@@ -77,6 +79,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, onStart func(*app)
 	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := a.startVerifiers(ctx); err != nil {
+		return err
+	}
+	if err := a.startRemote(ctx); err != nil {
+		a.stopBackground()
 		return err
 	}
 	if err := a.openStore(ctx); err != nil {
@@ -164,6 +170,7 @@ func (a *app) stopBackground() {
 	if a.stopBus != nil {
 		a.stopBus()
 	}
+	a.remote.stopDiscovery() // before the verifiers close: it may start one
 	for _, v := range a.verifiers {
 		v.Close()
 	}
@@ -278,6 +285,8 @@ func (a *app) newResolver(l1 resolver.Cache, shared resolver.SharedCache, signer
 	}
 	return resolver.New(resolver.Options{
 		Tokens:             a.tokenVerifier(),
+		Introspector:       a.introspector(),
+		Profiles:           a.profileSource(),
 		Sessions:           a.store,
 		Revocations:        a.store,
 		Login:              a.loginRedirector(),
@@ -479,18 +488,27 @@ func (a *app) startVerifiers(ctx context.Context) error {
 		return nil
 	}
 	metrics := jwks.NewMetrics(a.reg)
+	policy := &stackPolicy{anonymous: map[string]bool{}, restricted: map[string]bool{}}
 	for _, is := range a.cfg.issuers {
+		extra := claimNames(a.cfg.claims)
+		if is.stack {
+			extra = append(extra, restrictedClaim)
+			policy.restricted[is.Issuer] = true
+			policy.anonymous[is.Issuer] = is.anonymous
+		}
 		if len(is.Audiences) == 0 {
 			a.log.Warn("audience is not checked for this issuer: set AUTHRESOLVER_JWT_AUDIENCE or audiences", "issuer", is.Issuer)
 		}
 		v, err := jwks.New(jwks.Options{
-			Issuer:          is.Issuer,
-			URL:             is.JWKSURL,
+			Issuer:  is.Issuer,
+			URL:     is.JWKSURL,
+			LateURL: is.JWKSURL == "", // discovered: startRemote
+
 			Audiences:       is.Audiences,
 			Algorithms:      is.Algorithms,
 			Leeway:          is.leeway,
 			Type:            is.Type,
-			ExtraClaims:     claimNames(a.cfg.claims),
+			ExtraClaims:     extra,
 			MinRefresh:      a.cfg.JWKSMinRefresh,
 			MaxRefresh:      a.cfg.JWKSMaxRefresh,
 			RefetchCooldown: a.cfg.JWKSRefetchCooldown,
@@ -508,6 +526,9 @@ func (a *app) startVerifiers(ctx context.Context) error {
 	errs := make([]error, len(a.verifiers))
 	var wg sync.WaitGroup
 	for i, v := range a.verifiers {
+		if a.cfg.issuers[i].JWKSURL == "" {
+			continue
+		}
 		wg.Go(func() {
 			if err := v.Start(ctx); err != nil {
 				errs[i] = fmt.Errorf("issuer %q: %w", v.Issuer(), err)
@@ -520,14 +541,21 @@ func (a *app) startVerifiers(ctx context.Context) error {
 		return err
 	}
 	a.tokens = jwks.NewSet(a.verifiers...)
+	if len(policy.restricted) > 0 {
+		a.policy = policy
+	}
 	return nil
 }
 
 // tokenVerifier returns nil when no issuer is configured, so that the
 // resolver knows JWT is off (a nil *jwks.Set in the interface is not nil).
 func (a *app) tokenVerifier() resolver.TokenVerifier {
-	if a.tokens == nil {
+	switch {
+	case a.tokens == nil:
 		return nil
+	case a.policy != nil:
+		a.policy.next = a.tokens
+		return a.policy
 	}
 	return a.tokens
 }
