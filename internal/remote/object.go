@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,35 +29,56 @@ func ParseObject(body []byte) (Object, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", ErrNotObject)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
+	var obj Object
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotObject, err)
+	}
+	if obj == nil { // null
 		return nil, ErrNotObject
 	}
-	obj := Object{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotObject, err)
-		}
-		name := tok.(string) // object keys are always strings
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotObject, err)
-		}
-		if _, dup := obj[name]; dup {
-			return nil, fmt.Errorf("%w: duplicate member %q", ErrNotObject, name)
-		}
-		obj[name] = v
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, ErrNotObject
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data", ErrNotObject)
+	if n := members(body); n != len(obj) {
+		return nil, fmt.Errorf("%w: a duplicate member name", ErrNotObject)
 	}
 	return obj, nil
+}
+
+// members counts the members of the valid JSON object in body: the commas
+// outside strings at depth one, plus one unless the object is empty.
+func members(body []byte) int {
+	depth, n, empty := 0, 0, true
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			for i++; body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 1 {
+				empty = false
+			}
+		case '{', '[':
+			if depth == 1 {
+				empty = false
+			}
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			if depth == 1 {
+				n++
+			}
+		case ' ', '\t', '\r', '\n':
+		default:
+			if depth == 1 {
+				empty = false
+			}
+		}
+	}
+	if empty {
+		return 0
+	}
+	return n + 1
 }
 
 // present reports whether name is a member with a non-null value.
@@ -75,11 +96,24 @@ func (o Object) String(name string) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
-	var s string
-	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	s, ok := jsonString(v)
+	if !ok {
 		return "", false, fmt.Errorf("remote: member %q is not a string", name)
 	}
 	return s, true, nil
+}
+
+// jsonString decodes a JSON string value; one without escapes (the usual
+// case) is its bytes between the quotes, as ParseObject checked UTF-8.
+func jsonString(v json.RawMessage) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
 }
 
 // Bool returns a boolean member, tolerating "true"/"false" strings as JWT
@@ -106,10 +140,7 @@ func (o Object) Strings(name string, split bool) ([]string, bool, error) {
 		return nil, false, nil
 	}
 	if v[0] == '"' {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, false, fmt.Errorf("remote: member %q: %v", name, err)
-		}
+		s, _ := jsonString(v) // valid: ParseObject checked the document
 		if split {
 			return strings.Fields(s), true, nil
 		}
@@ -129,8 +160,8 @@ func (o Object) Date(name string) (time.Time, bool, error) {
 	if !ok {
 		return time.Time{}, false, nil
 	}
-	var f float64
-	if v[0] == '"' || json.Unmarshal(v, &f) != nil || f < 0 || f > math.MaxInt32*4 {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || f < 0 || f > math.MaxInt32*4 {
 		return time.Time{}, false, fmt.Errorf("remote: member %q is not a NumericDate", name)
 	}
 	sec, frac := math.Modf(f)
@@ -147,8 +178,7 @@ func (o Object) Text(name string) (string, bool) {
 	}
 	switch v[0] {
 	case '"':
-		var s string
-		_ = json.Unmarshal(v, &s)
+		s, _ := jsonString(v)
 		return s, true
 	case '[':
 		var list []string

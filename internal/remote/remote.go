@@ -42,9 +42,9 @@ var ErrTooLarge = errors.New("remote: answer too large")
 const DefaultTimeout = 5 * time.Second
 
 // NewHTTPClient returns a client for calls to an identity provider: dial,
-// TLS and header timeouts, an overall timeout, and no redirects, so that a
-// token is only ever sent to the configured endpoint (a 3xx is an answer,
-// which callers refuse).
+// TLS and header timeouts (Do bounds the whole call), and no redirects, so
+// that a token is only ever sent to the configured endpoint (a 3xx is an
+// answer, which callers refuse).
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext
@@ -52,7 +52,6 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	tr.ResponseHeaderTimeout = timeout
 	tr.MaxIdleConnsPerHost = 64
 	return &http.Client{
-		Timeout:   timeout,
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
