@@ -57,7 +57,7 @@ func main() {
 	flag.DurationVar(&c.verifyTime, "verify-time", 2*time.Second, "how long to measure the raw P-256 verification")
 	flag.StringVar(&c.out, "out", "bench/out/latest.md", "Markdown report file (also printed)")
 	flag.StringVar(&c.bin, "bin", "", "authresolver binary to measure (default: go build ./cmd/authresolver)")
-	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (1,2,3,3n,3m,4,5,6p,6a,6c,2o); default all")
+	flag.StringVar(&c.only, "only", "", "comma list of scenario ids to run (1,2,2i,3,3n,3m,4,5,6p,6a,6c,2o); default all")
 	flag.StringVar(&c.env, "env", "", "comma list of extra settings for every resolver, without the AUTHRESOLVER_ prefix (e.g. CACHE_MAX_ENTRIES=20000)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, configs) and print its path")
 	flag.Parse()
@@ -156,6 +156,8 @@ func run(ctx context.Context, c config) error {
 	toks := is.Many(pool, "fresh")
 	log.Printf("minted %d tokens in %v", pool, time.Since(t0).Round(time.Millisecond))
 	hot := is.Token("user-hot", "jti-hot", time.Now())
+	// Scenario 2i's token: not a JWT, so it is introspected (once, then L1).
+	const opaqueToken = "opaque-bench-token-0123456789abcdef"
 
 	log.Printf("measuring raw P-256 verification for %v", c.verifyTime)
 	verifyCPU, verifyWall, err := rawVerify(c.verifyTime)
@@ -178,6 +180,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	procs = append(procs, upstream)
+	introspection, introspectionAddr, err := startSelf("introspection", dir)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, introspection)
 
 	adminToken := rand.Text()
 	resolverEnv := func(cacheTTL string) map[string]string {
@@ -202,9 +209,14 @@ func run(ctx context.Context, c config) error {
 		{"resolver-jwt-hit", "5s", ""}, {"resolver-jwt-fresh", "5s", ""}, {"resolver-session-hit", "5s", ""},
 		{"resolver-no-l1", "0s", ""}, {"resolver-nginx", "5s", ""},
 		{"resolver-jwt-fresh-l2", "5s", "l2"}, {"resolver-jwt-fresh-memory", "5s", "memory"},
+		{"resolver-opaque-hit", "5s", "opaque"},
 	} {
 		env := resolverEnv(r.ttl)
 		switch r.variant {
+		case "opaque":
+			env["INTROSPECTION_URL"] = "http://" + introspectionAddr
+			env["INTROSPECTION_CLIENT_ID"] = "bench"
+			env["INTROSPECTION_CLIENT_SECRET"] = "bench-secret"
 		case "l2":
 			env["CACHE_SHARED"] = "true"
 		case "memory":
@@ -273,6 +285,8 @@ func run(ctx context.Context, c config) error {
 			next: bearer(hot), procs: []*proc.Proc{nginx, upstream, resolvers["resolver-nginx"].Proc}, baseline: "6p"},
 		{id: "6c", name: "(6a with the shipped NGINX decision cache on)", addr: ngx.cached,
 			next: bearer(hot), procs: []*proc.Proc{nginx, upstream, resolvers["resolver-nginx"].Proc}, baseline: "6p"},
+		{id: "2i", name: "opaque token, introspected once (L1 hit)", addr: resolvers["resolver-opaque-hit"].Addr,
+			next: bearer(opaqueToken), procs: []*proc.Proc{resolvers["resolver-opaque-hit"].Proc}, baseline: "1"},
 		{id: "2o", name: fmt.Sprintf("JWT, one token, open loop at %d req/s", c.rate), addr: resolvers["resolver-jwt-hit"].Addr,
 			next: bearer(hot), procs: []*proc.Proc{resolvers["resolver-jwt-hit"].Proc}, open: true},
 	}

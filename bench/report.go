@@ -33,7 +33,7 @@ func check(s *scenario) error {
 		}
 	}
 	switch s.id {
-	case "1", "2", "2o", "3", "3n", "3m", "4", "5":
+	case "1", "2", "2i", "2o", "3", "3n", "3m", "4", "5":
 		if n < 10 || resp.Header.Get("X-Auth-User-Id") == "" {
 			return fmt.Errorf("%d X-Auth-* headers, want 10: %v", n, resp.Header)
 		}
@@ -277,6 +277,7 @@ func (r *report) markdown() string {
 		x := float64(a) / float64(b)
 		return fmt.Sprintf("%s ms / %s ms = %.2fx", ms(a), ms(b), x), x <= 1.5
 	}, "≤ 1.5x")
+	row("(issue 11) introspected token L1 hit req/s vs ceiling", []string{"1", "2i"}, ratio("2i", "1", 0.70), "≥ 0.70x")
 	row(fmt.Sprintf("(2) open loop %d req/s p99", c.rate), []string{"2o"}, func() (string, bool) {
 		o := r.find("2o")
 		p99 := percentile(o.res.lat, 99)

@@ -28,8 +28,15 @@ var ceilingHeaders = map[string][]string{
 	"Cache-Control":                   {"private, max-age=5"},
 }
 
-// serveChild runs the ceiling ("ceiling") or the upstream ("upstream") on
-// the inherited listener until killed.
+// introspectionAnswer is the RFC 7662 answer of the "introspection"
+// child for the opaque token of scenario 2i: the same identity as the JWT
+// of scenario 2, so that the allow carries the same headers.
+const introspectionAnswer = `{"active":true,"sub":"user-hot","iss":"https://issuer.bench.test","iat":%d,"exp":%d,"jti":"jti-opaque",` +
+	`"email_verified":true,"roles":["reader","writer"],"amr":["pwd","otp"],"scope":"openid profile","client_id":"bench","token_type":"Bearer"}`
+
+// serveChild runs the ceiling ("ceiling"), the upstream ("upstream") or an
+// introspection endpoint ("introspection") on the inherited listener until
+// killed.
 func serveChild(kind string) error {
 	ln, err := net.FileListener(os.NewFile(3, "listener"))
 	if err != nil {
@@ -51,6 +58,17 @@ func serveChild(kind string) error {
 		body := []byte("ok\n")
 		h = func(w http.ResponseWriter, _ *http.Request) {
 			w.Header()["Content-Type"] = []string{"text/plain"}
+			_, _ = w.Write(body)
+		}
+	case "introspection":
+		now := time.Now()
+		body := []byte(fmt.Sprintf(introspectionAnswer, now.Unix(), now.Add(2*time.Hour).Unix()))
+		h = func(w http.ResponseWriter, r *http.Request) {
+			if id, secret, ok := r.BasicAuth(); !ok || id != "bench" || secret != "bench-secret" {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			w.Header()["Content-Type"] = []string{"application/json"}
 			_, _ = w.Write(body)
 		}
 	default:
