@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authresolver/authresolver/internal/remote"
@@ -203,9 +205,12 @@ func (s *Source) read(body []byte, id *resolver.Identity) (resolver.Profile, err
 	return p, nil
 }
 
-// Set routes profile requests to the Source of the token's issuer.
+// Set routes profile requests to the Source of the token's issuer. Sources
+// may be added while it is in use (an issuer's UserInfo endpoint is known
+// once it has been discovered); reads take no lock.
 type Set struct {
-	byIssuer map[string]*Source
+	mu       sync.Mutex // serialises Add
+	byIssuer atomic.Pointer[map[string]*Source]
 }
 
 var _ resolver.ProfileSource = (*Set)(nil)
@@ -213,20 +218,39 @@ var _ resolver.ProfileSource = (*Set)(nil)
 // NewSet returns a Set of sources; configuration must have refused two
 // sources for one issuer (NewSet panics).
 func NewSet(sources ...*Source) *Set {
-	s := &Set{byIssuer: make(map[string]*Source, len(sources))}
+	s := &Set{}
+	s.byIssuer.Store(&map[string]*Source{})
 	for _, src := range sources {
-		if _, dup := s.byIssuer[src.issuer]; dup {
-			panic(fmt.Sprintf("profile: two sources for issuer %q", src.issuer))
+		if err := s.Add(src); err != nil {
+			panic(err)
 		}
-		s.byIssuer[src.issuer] = src
 	}
 	return s
 }
 
+// Add adds src, unless its issuer has a source already.
+func (s *Set) Add(src *Source) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.byIssuer.Load()
+	if _, dup := old[src.issuer]; dup {
+		return fmt.Errorf("profile: two sources for issuer %q", src.issuer)
+	}
+	m := make(map[string]*Source, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[src.issuer] = src
+	s.byIssuer.Store(&m)
+	return nil
+}
+
+func (s *Set) source(issuer string) *Source { return (*s.byIssuer.Load())[issuer] }
+
 // Profile fetches from the source of id's issuer, or returns
 // resolver.ErrNoProfileSource.
 func (s *Set) Profile(ctx context.Context, id *resolver.Identity, token string) (resolver.Profile, resolver.Reason, error) {
-	src := s.byIssuer[id.Issuer]
+	src := s.source(id.Issuer)
 	if src == nil {
 		return resolver.Profile{}, resolver.ReasonNone, resolver.ErrNoProfileSource
 	}
@@ -235,6 +259,6 @@ func (s *Set) Profile(ctx context.Context, id *resolver.Identity, token string) 
 
 // Always reports whether issuer's source is configured "profile": "always".
 func (s *Set) Always(issuer string) bool {
-	src := s.byIssuer[issuer]
+	src := s.source(issuer)
 	return src != nil && src.always
 }
