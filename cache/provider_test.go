@@ -130,7 +130,7 @@ func TestOpaqueTokenIntrospectionFails(t *testing.T) {
 func TestOpaqueBurstIsCollapsed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		in := &fakeIntrospector{IntrospectFn: func(ctx context.Context, _ string) (resolver.Identity, resolver.Reason, error) {
+		in := &fakeIntrospector{IntrospectFn: func(_ context.Context, _ string) (resolver.Identity, resolver.Reason, error) {
 			<-release
 			return opaqueIdentity(), resolver.ReasonNone, nil
 		}}

@@ -58,14 +58,14 @@ func TestFetchRefuses(t *testing.T) {
 		edit func(url string, doc map[string]any)
 		want error
 	}{
-		{"issuer mismatch", func(url string, d map[string]any) { d["issuer"] = "https://evil.example/realms/main" }, discovery.ErrIssuerMismatch},
+		{"issuer mismatch", func(_ string, d map[string]any) { d["issuer"] = "https://evil.example/realms/main" }, discovery.ErrIssuerMismatch},
 		{"issuer with trailing slash", func(url string, d map[string]any) { d["issuer"] = url + "/realms/main/" }, discovery.ErrIssuerMismatch},
 		{"issuer case", func(url string, d map[string]any) { d["issuer"] = url + "/realms/MAIN" }, discovery.ErrIssuerMismatch},
-		{"no issuer", func(url string, d map[string]any) { delete(d, "issuer") }, discovery.ErrIssuerMismatch},
-		{"no jwks_uri", func(url string, d map[string]any) { delete(d, "jwks_uri") }, discovery.ErrInvalidDocument},
-		{"jwks_uri over plain http", func(url string, d map[string]any) { d["jwks_uri"] = "http://keys.example/certs" }, discovery.ErrInvalidDocument},
-		{"introspection over plain http", func(url string, d map[string]any) { d["introspection_endpoint"] = "http://idp.example/i" }, discovery.ErrInvalidDocument},
-		{"jwks_uri not a string", func(url string, d map[string]any) { d["jwks_uri"] = 7 }, discovery.ErrInvalidDocument},
+		{"no issuer", func(_ string, d map[string]any) { delete(d, "issuer") }, discovery.ErrIssuerMismatch},
+		{"no jwks_uri", func(_ string, d map[string]any) { delete(d, "jwks_uri") }, discovery.ErrInvalidDocument},
+		{"jwks_uri over plain http", func(_ string, d map[string]any) { d["jwks_uri"] = "http://keys.example/certs" }, discovery.ErrInvalidDocument},
+		{"introspection over plain http", func(_ string, d map[string]any) { d["introspection_endpoint"] = "http://idp.example/i" }, discovery.ErrInvalidDocument},
+		{"jwks_uri not a string", func(_ string, d map[string]any) { d["jwks_uri"] = 7 }, discovery.ErrInvalidDocument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestFetchAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", tt.ctype)
 				w.WriteHeader(tt.status)
 				_, _ = w.Write([]byte(tt.body))
@@ -122,7 +122,7 @@ func TestRunProviderDownAtStartUp(t *testing.T) {
 	var up atomic.Bool
 	var attempts atomic.Int32
 	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if attempts.Add(1) == 3 {
 			up.Store(true)
 		}
@@ -162,7 +162,7 @@ func TestRunProviderDownAtStartUp(t *testing.T) {
 }
 
 func TestRunStopsWithContext(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusBadGateway)
 	}))
 	t.Cleanup(srv.Close)

@@ -173,7 +173,7 @@ func TestIntrospectAudienceUnchecked(t *testing.T) {
 // the timeout, not a stuck request.
 func TestIntrospectHang(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		<-release
 	}))
 	t.Cleanup(srv.Close)
@@ -227,7 +227,7 @@ func remoteCount(t *testing.T, reg *prometheus.Registry, kind, outcome string) f
 // token never reaches the redirect's target.
 func TestIntrospectNoRedirect(t *testing.T) {
 	var leaked atomic.Bool
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		leaked.Store(true)
 	}))
 	t.Cleanup(elsewhere.Close)

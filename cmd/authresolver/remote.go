@@ -318,7 +318,7 @@ func (a *app) startRemote(ctx context.Context) error {
 		v := a.verifiers[i]
 		r.discoveries.Go(func() {
 			discovery.Run(ctx, discovery.Options{
-				Issuer: is.Issuer, Timeout: a.cfg.RemoteTimeout, Metrics: metrics, Logger: a.log,
+				Issuer: is.Issuer, Metrics: metrics, Logger: a.log, // the JWKS fetch timeout (10s)
 			}, func(ctx context.Context, doc discovery.Document) { a.discovered(ctx, is, v, doc, metrics) })
 		})
 	}

@@ -153,15 +153,6 @@ func (p *Provider) Restart(tb testing.TB) {
 	p.start(tb)
 }
 
-func (p *Provider) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // Token obtains an access token for resource by the client-credentials
 // grant.
 func (p *Provider) Token(tb testing.TB, resource string) string {

@@ -50,7 +50,7 @@ func FuzzParseObject(f *testing.F) {
 	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":"\\","b":[{"c":","}]}`, `{"sub":"x","active":true}`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
+	f.Fuzz(func(_ *testing.T, body []byte) {
 		obj, err := ParseObject(body)
 		if err != nil {
 			return
