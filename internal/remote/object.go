@@ -24,61 +24,80 @@ var ErrNotObject = errors.New("remote: not a JSON object")
 // UTF-8, duplicate member names (which two readers could resolve
 // differently), anything but an object at the top and trailing data.
 // Names are kept exactly: encoding/json's case-insensitive matching into
-// structs would let "Sub" stand in for "sub".
+// structs would let "Sub" stand in for "sub". The members are sliced out
+// of body by a scan that json.Valid has made safe, without decoding them.
 func ParseObject(body []byte) (Object, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: invalid UTF-8", ErrNotObject)
 	}
-	var obj Object
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotObject, err)
+	if !json.Valid(body) {
+		return nil, fmt.Errorf("%w: not JSON", ErrNotObject)
 	}
-	if obj == nil { // null
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
 		return nil, ErrNotObject
 	}
-	if n := members(body); n != len(obj) {
-		return nil, fmt.Errorf("%w: a duplicate member name", ErrNotObject)
+	obj := make(Object, 16)
+	for i = skipSpace(body, i+1); body[i] != '}'; i = skipSpace(body, i+1) {
+		end := stringEnd(body, i)
+		name, ok := jsonString(body[i:end])
+		if !ok {
+			return nil, ErrNotObject
+		}
+		i = skipSpace(body, skipSpace(body, end)+1) // past ':'
+		end = valueEnd(body, i)
+		if _, dup := obj[name]; dup {
+			return nil, fmt.Errorf("%w: duplicate member %q", ErrNotObject, name)
+		}
+		obj[name] = body[i:end]
+		if i = skipSpace(body, end); body[i] == '}' {
+			break
+		}
 	}
 	return obj, nil
 }
 
-// members counts the members of the valid JSON object in body: the commas
-// outside strings at depth one, plus one unless the object is empty.
-func members(body []byte) int {
-	depth, n, empty := 0, 0, true
-	for i := 0; i < len(body); i++ {
-		switch body[i] {
-		case '"':
-			for i++; body[i] != '"'; i++ {
-				if body[i] == '\\' {
-					i++
+func skipSpace(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string starting at d[i] ('"').
+func stringEnd(d []byte, i int) int {
+	for i++; d[i] != '"'; i++ {
+		if d[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// valueEnd returns the index after the value starting at d[i].
+func valueEnd(d []byte, i int) int {
+	switch d[i] {
+	case '"':
+		return stringEnd(d, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch d[i] {
+			case '"':
+				i = stringEnd(d, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
 				}
-			}
-			if depth == 1 {
-				empty = false
-			}
-		case '{', '[':
-			if depth == 1 {
-				empty = false
-			}
-			depth++
-		case '}', ']':
-			depth--
-		case ',':
-			if depth == 1 {
-				n++
-			}
-		case ' ', '\t', '\r', '\n':
-		default:
-			if depth == 1 {
-				empty = false
 			}
 		}
 	}
-	if empty {
-		return 0
+	for i < len(d) && d[i] != ',' && d[i] != '}' && d[i] != ']' && d[i] != ' ' && d[i] != '\t' && d[i] != '\r' && d[i] != '\n' {
+		i++
 	}
-	return n + 1
+	return i
 }
 
 // present reports whether name is a member with a non-null value.
