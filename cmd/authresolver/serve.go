@@ -500,10 +500,9 @@ func (a *app) startVerifiers(ctx context.Context) error {
 			a.log.Warn("audience is not checked for this issuer: set AUTHRESOLVER_JWT_AUDIENCE or audiences", "issuer", is.Issuer)
 		}
 		v, err := jwks.New(jwks.Options{
-			Issuer:  is.Issuer,
-			URL:     is.JWKSURL,
-			LateURL: is.JWKSURL == "", // discovered: startRemote
-
+			Issuer:          is.Issuer,
+			URL:             is.JWKSURL,
+			LateURL:         is.JWKSURL == "", // discovered: startRemote sets it
 			Audiences:       is.Audiences,
 			Algorithms:      is.Algorithms,
 			Leeway:          is.leeway,
