@@ -65,9 +65,27 @@ func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error
 		v, _, err := h.fill(ctx, cred)
 		return v, err
 	}
+	return h.collapsed(ctx, key, flightVerdict, func(ctx context.Context) (*Verdict, bool, error) {
+		return h.fill(ctx, cred)
+	})
+}
+
+// Kinds of flight, so that a plain verdict and a profiled one for the same
+// credential never share a flight.
+const (
+	flightVerdict byte = iota
+	flightProfile
+)
+
+// collapsed runs fill once for all concurrent callers asking for key of
+// kind, under the rules of verdict: the flight is keyed by the epoch its
+// caller observed, stores its verdict under it, and an allow one of whose
+// tags was invalidated since is resolved again, at most maxFills times.
+func (h *Handler) collapsed(ctx context.Context, key Key, kind byte, fill func(context.Context) (*Verdict, bool, error)) (*Verdict, error) {
+	c := h.opts.Cache
 	for range maxFills {
 		epoch := c.Epoch()
-		v, err := h.flight(ctx, cred, key, epoch)
+		v, err := h.flight(ctx, key, kind, epoch, fill)
 		if err != nil {
 			return nil, err
 		}
@@ -78,13 +96,14 @@ func (h *Handler) verdict(ctx context.Context, cred Credential) (*Verdict, error
 	return nil, errInvalidationRace
 }
 
-// flight runs fill once for all callers asking for key at epoch, and
-// stores its verdict under that epoch.
-func (h *Handler) flight(ctx context.Context, cred Credential, key Key, epoch uint64) (*Verdict, error) {
-	var fk [24]byte
-	binary.LittleEndian.PutUint64(fk[0:], key.A)
-	binary.LittleEndian.PutUint64(fk[8:], key.B)
-	binary.LittleEndian.PutUint64(fk[16:], epoch)
+// flight runs fill once for all callers asking for key of kind at epoch,
+// and stores its verdict under that epoch.
+func (h *Handler) flight(ctx context.Context, key Key, kind byte, epoch uint64, fill func(context.Context) (*Verdict, bool, error)) (*Verdict, error) {
+	var fk [25]byte
+	fk[0] = kind
+	binary.LittleEndian.PutUint64(fk[1:], key.A)
+	binary.LittleEndian.PutUint64(fk[9:], key.B)
+	binary.LittleEndian.PutUint64(fk[17:], epoch)
 	ran := false
 	res, err, _ := h.flights.Do(string(fk[:]), func() (any, error) {
 		ran = true
@@ -93,7 +112,7 @@ func (h *Handler) flight(ctx context.Context, cred Credential, key Key, epoch ui
 		// instead, so a hung verifier or store frees the flight.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FlightTimeout)
 		defer cancel()
-		v, store, err := h.fill(ctx, cred)
+		v, store, err := fill(ctx)
 		if err != nil {
 			return nil, err
 		}

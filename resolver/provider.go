@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 )
 
@@ -57,9 +56,7 @@ func (h *Handler) withProfile(ctx context.Context, cred Credential, v *Verdict) 
 }
 
 // profiled returns the verdict for cred with its user's profile merged
-// in, under the revocation invariant of verdict: a flight keyed by the
-// epoch its caller observed, stored under that epoch, and an allow
-// resolved again if the epoch moved while it ran.
+// in, under the revocation invariant of verdict (see collapsed).
 func (h *Handler) profiled(ctx context.Context, cred Credential) (*Verdict, error) {
 	c := h.opts.Cache
 	if c == nil {
@@ -71,46 +68,9 @@ func (h *Handler) profiled(ctx context.Context, cred Credential) (*Verdict, erro
 		return v, nil
 	}
 	h.metrics.cacheResult(tierProfile, false)
-	for range maxFills {
-		epoch := c.Epoch()
-		v, err := h.profileFlight(ctx, cred, key, epoch)
-		if err != nil {
-			return nil, err
-		}
-		if v.Reason != ReasonNone || c.Epoch() == epoch {
-			return v, nil
-		}
-	}
-	return nil, errInvalidationRace
-}
-
-func (h *Handler) profileFlight(ctx context.Context, cred Credential, key Key, epoch uint64) (*Verdict, error) {
-	var fk [25]byte
-	fk[0] = 'p' // apart from the plain verdict's flights
-	binary.LittleEndian.PutUint64(fk[1:], key.A)
-	binary.LittleEndian.PutUint64(fk[9:], key.B)
-	binary.LittleEndian.PutUint64(fk[17:], epoch)
-	ran := false
-	res, err, _ := h.flights.Do(string(fk[:]), func() (any, error) {
-		ran = true
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.FlightTimeout)
-		defer cancel()
-		v, store, err := h.fillProfile(ctx, cred)
-		if err != nil {
-			return nil, err
-		}
-		if store && v.Expires.After(h.now()) {
-			h.opts.Cache.Set(key, v, epoch)
-		}
-		return v, nil
+	return h.collapsed(ctx, key, flightProfile, func(ctx context.Context) (*Verdict, bool, error) {
+		return h.fillProfile(ctx, cred)
 	})
-	if !ran {
-		h.metrics.collapsed()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res.(*Verdict), nil
 }
 
 // profiledUncached fetches without a cache. No epoch tells it of a
