@@ -90,14 +90,19 @@ func TestOpaqueToken(t *testing.T) {
 	if w.Code != 200 || w.Header().Get("X-Auth-Credential") != "opaque" || w.Header().Get("X-Auth-User-Id") != "alice" {
 		t.Errorf("opaque token: status %d, headers %v", w.Code, w.Header())
 	}
+	// RFC 6750 allows '~', '+', '/' and '=' padding in a token; opaque
+	// tokens of some providers use them.
+	if w := serve(h, "/resolve", "ab~c+d/ef=="); w.Code != 200 || in.calls.Load() != 2 {
+		t.Errorf("b64token: status %d, %d introspections; want 200, 2", w.Code, in.calls.Load())
+	}
 	// A JWT still goes to the verifier, never to the introspection endpoint.
-	if w := serve(h, "/resolve", testToken); w.Code != 401 || tokens.calls.Load() != 1 || in.calls.Load() != 1 {
-		t.Errorf("JWT: status %d, %d verifications, %d introspections; want 401, 1, 1", w.Code, tokens.calls.Load(), in.calls.Load())
+	if w := serve(h, "/resolve", testToken); w.Code != 401 || tokens.calls.Load() != 1 || in.calls.Load() != 2 {
+		t.Errorf("JWT: status %d, %d verifications, %d introspections; want 401, 1, 2", w.Code, tokens.calls.Load(), in.calls.Load())
 	}
 	// Without an introspector, an opaque token is refused as before.
 	plain := resolver.New(resolver.Options{Tokens: tokens, Revocations: &fakeRevocations{}})
-	if w := serve(plain, "/resolve", opaqueToken); w.Code != 401 || in.calls.Load() != 1 {
-		t.Errorf("no introspector: status %d, %d introspections; want 401, 1", w.Code, in.calls.Load())
+	if w := serve(plain, "/resolve", opaqueToken); w.Code != 401 || in.calls.Load() != 2 {
+		t.Errorf("no introspector: status %d, %d introspections; want 401, 2", w.Code, in.calls.Load())
 	}
 }
 

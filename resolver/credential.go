@@ -124,8 +124,11 @@ func trimOWS(v string) string {
 	return v
 }
 
-// checkToken refuses empty, oversized and obviously non-JWT values before they
-// reach a verifier. The verifier does the real parsing.
+// checkToken refuses empty, oversized and malformed values before they
+// reach a verifier: a token must be an RFC 6750 b64token (base64url or
+// base64 characters, dots and '~', then optional '=' padding), which every
+// compact JWS is and which opaque tokens for introspection may use in full.
+// The verifier or introspection does the real parsing.
 func checkToken(tok string) Reason {
 	switch {
 	case tok == "":
@@ -133,8 +136,12 @@ func checkToken(tok string) Reason {
 	case len(tok) > MaxCredentialBytes:
 		return ReasonTokenTooLarge
 	}
-	for i := 0; i < len(tok); i++ {
-		if !isTokenChar(tok[i]) {
+	body := strings.TrimRight(tok, "=")
+	if body == "" {
+		return ReasonMalformedToken
+	}
+	for i := 0; i < len(body); i++ {
+		if c := body[i]; !isTokenChar(c) && c != '~' && c != '+' && c != '/' {
 			return ReasonMalformedToken
 		}
 	}

@@ -37,6 +37,11 @@ func TestExtract(t *testing.T) {
 		{"bearer space tab token", http.Header{"Authorization": {"Bearer \t" + tok}, "Cookie": {"session=" + sid}}, badJWT, ReasonMalformedToken},
 		{"bearer two tokens", http.Header{"Authorization": {"Bearer " + tok + " " + tok}}, badJWT, ReasonMalformedToken},
 		{"two authorization headers", http.Header{"Authorization": {"Basic x", "Bearer " + tok}}, badJWT, ReasonMalformedHeader},
+		// RFC 6750 b64token: opaque tokens may use base64 and '~', then '='.
+		{"b64token", http.Header{"Authorization": {"Bearer ab~c+d/e.f_g-h=="}}, jwt("ab~c+d/e.f_g-h=="), ReasonNone},
+		{"padding only", http.Header{"Authorization": {"Bearer =="}}, badJWT, ReasonMalformedToken},
+		{"padding inside", http.Header{"Authorization": {"Bearer ab=c"}}, badJWT, ReasonMalformedToken},
+		{"quote", http.Header{"Authorization": {`Bearer ab"c`}}, badJWT, ReasonMalformedToken},
 
 		// Token headers: the same strictness.
 		{"token header raw", http.Header{"X-Token": {tok}}, jwt(tok), ReasonNone},
