@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,6 +34,7 @@ const (
 	OutcomeInvalid  = "invalid"  // an answer that is not what the protocol says
 	OutcomeError    = "error"    // unreachable or a 5xx
 	OutcomeTimeout  = "timeout"
+	OutcomeBusy     = "busy" // refused at once: MaxInFlight calls were open
 )
 
 // ErrTooLarge means an answer exceeded the size limit.
@@ -41,18 +43,32 @@ var ErrTooLarge = errors.New("remote: answer too large")
 // DefaultTimeout bounds a remote call when the caller sets none.
 const DefaultTimeout = 5 * time.Second
 
+// MaxInFlight bounds the calls one client has open at once. A provider
+// that hangs would otherwise hold a goroutine, and the proxy's connection
+// to the resolver, per request until the timeout: at a few hundred
+// requests a second that exhausts the proxy's connections and fails
+// requests that need no remote call at all. Calls beyond it fail at once
+// with ErrBusy (a 503).
+const MaxInFlight = 64
+
+// maxIdle is how many idle connections to one provider a client keeps.
+const maxIdle = 16
+
+// ErrBusy is returned for a call while MaxInFlight calls are open.
+var ErrBusy = errors.New("remote: too many calls in flight to the provider")
+
 // NewHTTPClient returns a client for calls to an identity provider: dial,
-// TLS and header timeouts (Do bounds the whole call), and no redirects, so
-// that a token is only ever sent to the configured endpoint (a 3xx is an
-// answer, which callers refuse).
+// TLS and header timeouts (Do bounds the whole call), at most MaxInFlight
+// calls open at once, and no redirects, so that a token is only ever sent
+// to the configured endpoint (a 3xx is an answer, which callers refuse).
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = min(timeout, 5*time.Second)
 	tr.ResponseHeaderTimeout = timeout
-	tr.MaxIdleConnsPerHost = 64
+	tr.MaxIdleConnsPerHost = maxIdle
 	return &http.Client{
-		Transport: tr,
+		Transport: gate{next: tr, slots: make(chan struct{}, MaxInFlight)},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -100,6 +116,9 @@ func scrub(err error) error {
 // Outcome classifies a transport error for the outcome label.
 func Outcome(err error) string {
 	var ne net.Error
+	if errors.Is(err, ErrBusy) {
+		return OutcomeBusy
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return OutcomeTimeout
 	}
@@ -140,4 +159,42 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// gate is a RoundTripper that lets at most cap(slots) calls be open (until
+// their answer's body is closed) and refuses the rest at once.
+type gate struct {
+	next  http.RoundTripper
+	slots chan struct{}
+}
+
+func (g gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper must close it, even on error
+		}
+		return nil, ErrBusy
+	}
+	res, err := g.next.RoundTrip(req)
+	if err != nil {
+		<-g.slots
+		return nil, err
+	}
+	res.Body = &releaseOnClose{ReadCloser: res.Body, release: func() { <-g.slots }}
+	return res, nil
+}
+
+// releaseOnClose frees a gate's slot once, when the body is closed.
+type releaseOnClose struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (r *releaseOnClose) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
 }
