@@ -13,7 +13,7 @@ import (
 
 // DefaultFlightTimeout bounds a verification or lookup when
 // Options.FlightTimeout is zero.
-const DefaultFlightTimeout = 5 * time.Second
+const DefaultFlightTimeout = 3 * time.Second
 
 // maxFills is how many times a lookup is redone when invalidations keep
 // arriving while it runs, before the request gets a 503.

@@ -59,7 +59,7 @@ type Config struct {
 	StackAPIURL              string `env:"STACK_API_URL" envDefault:"https://api.stack-auth.com"`
 	StackAllowAnonymous      bool   `env:"STACK_ALLOW_ANONYMOUS" envDefault:"true"`
 
-	RemoteTimeout time.Duration `env:"REMOTE_TIMEOUT" envDefault:"5s"`
+	RemoteTimeout time.Duration `env:"REMOTE_TIMEOUT" envDefault:"2s"`
 
 	JWKSMinRefresh      time.Duration `env:"JWKS_MIN_REFRESH" envDefault:"1m"`
 	JWKSMaxRefresh      time.Duration `env:"JWKS_MAX_REFRESH" envDefault:"1h"`
@@ -78,7 +78,7 @@ type Config struct {
 	CacheTTL        time.Duration `env:"CACHE_TTL" envDefault:"5s"`
 	CacheMaxEntries int           `env:"CACHE_MAX_ENTRIES" envDefault:"200000"`
 	CacheShared     bool          `env:"CACHE_SHARED" envDefault:"false"`
-	FlightTimeout   time.Duration `env:"FLIGHT_TIMEOUT" envDefault:"5s"`
+	FlightTimeout   time.Duration `env:"FLIGHT_TIMEOUT" envDefault:"3s"`
 	HeaderPrefix    string        `env:"HEADER_PREFIX" envDefault:"X-Auth-"`
 	ClaimHeaders    string        `env:"CLAIM_HEADERS"`
 

@@ -41,7 +41,7 @@ const (
 var ErrTooLarge = errors.New("remote: answer too large")
 
 // DefaultTimeout bounds a remote call when the caller sets none.
-const DefaultTimeout = 5 * time.Second
+const DefaultTimeout = 2 * time.Second
 
 // MaxInFlight bounds the calls one client has open at once. A provider
 // that hangs would otherwise hold a goroutine, and the proxy's connection
