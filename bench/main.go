@@ -110,7 +110,7 @@ type scenario struct {
 }
 
 func run(ctx context.Context, c config) error {
-	repo, err := repoRoot()
+	repo, err := proc.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -459,22 +459,4 @@ func measureRSS(ctx context.Context, bin, dir string, env map[string]string, tok
 	res.hwm = proc.StatusBytes(pid, "VmHWM")
 	res.cached, err = proc.Metric(r, "authresolver_cache_entries")
 	return res, err
-}
-
-// repoRoot finds the module root from the working directory upwards.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory: run from the repository")
-		}
-		dir = parent
-	}
 }

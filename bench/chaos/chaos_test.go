@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/authresolver/authresolver/internal/proc"
 )
 
 // need finds a binary the harness drives; missing, the test is skipped,
@@ -29,7 +31,7 @@ func need(t *testing.T, name string) {
 func TestScenario1Short(t *testing.T) {
 	need(t, "redis-server")
 	need(t, "nginx")
-	repo, err := repoRoot()
+	repo, err := proc.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

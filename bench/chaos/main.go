@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/authresolver/authresolver/internal/proc"
 )
 
 type config struct {
@@ -134,7 +136,7 @@ func run(ctx context.Context, c config, introspection, args string) (bool, error
 		}
 	}
 	var err error
-	if c.repo, err = repoRoot(); err != nil {
+	if c.repo, err = proc.RepoRoot(); err != nil {
 		return false, err
 	}
 	switch introspection {
@@ -243,22 +245,4 @@ func replaceSection(file string, id int, text string) error {
 		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(file, []byte(s), 0o644)
-}
-
-// repoRoot finds the module root from the working directory upwards.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory: run from the repository")
-		}
-		dir = parent
-	}
 }

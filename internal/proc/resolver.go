@@ -155,3 +155,21 @@ func Sum(m map[string]float64, name string) float64 {
 	}
 	return n
 }
+
+// RepoRoot finds the module root from the working directory upwards.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above the working directory: run from the repository")
+		}
+		dir = parent
+	}
+}
