@@ -157,7 +157,7 @@ func run(ctx context.Context, c config) error {
 	log.Printf("minted %d tokens in %v", pool, time.Since(t0).Round(time.Millisecond))
 	hot := is.Token("user-hot", "jti-hot", time.Now())
 	// Scenario 2i's token: not a JWT, so it is introspected (once, then L1).
-	const opaqueToken = "opaque-bench-token-0123456789abcdef"
+	const opaqueToken = "opaque-bench-token-0123456789abcdef" //nolint:gosec // G101: a fake token the bench IdP accepts
 
 	log.Printf("measuring raw P-256 verification for %v", c.verifyTime)
 	verifyCPU, verifyWall, err := rawVerify(c.verifyTime)

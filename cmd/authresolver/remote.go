@@ -18,7 +18,7 @@ import (
 )
 
 // stackTokenHeader is the header Stack Auth's SDKs send the access token in.
-const stackTokenHeader = "X-Stack-Access-Token"
+const stackTokenHeader = "X-Stack-Access-Token" //nolint:gosec // G101: a header name, not a credential
 
 // readSecrets takes the introspection and Stack secrets from their
 // <NAME>_FILE variables when set (the variable itself must then be empty),
