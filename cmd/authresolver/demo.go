@@ -169,17 +169,10 @@ document.getElementById('call-api').onclick = async () => {
 // page is the protected demo app: a navigation without a session is sent
 // to the login page by the resolver's 302.
 func (d *demo) page(w http.ResponseWriter, r *http.Request) {
-	resp, err := d.check(r, "login=redirect")
-	if err != nil {
-		http.Error(w, "resolver unreachable", http.StatusBadGateway)
+	id, ok := d.authorize(w, r, "login=redirect")
+	if !ok {
 		return
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		passOn(w, resp)
-		return
-	}
-	id := d.identity(resp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = pageTmpl.Execute(w, struct {
@@ -190,18 +183,29 @@ func (d *demo) page(w http.ResponseWriter, r *http.Request) {
 
 // me is a protected API of the demo app: it never redirects.
 func (d *demo) me(w http.ResponseWriter, r *http.Request) {
-	resp, err := d.check(r, "")
+	id, ok := d.authorize(w, r, "")
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(id)
+}
+
+// authorize asks the resolver about r with the route's requirement. On an
+// allow it returns the identity the resolver gave; otherwise it has
+// written the resolver's answer (or a 502) to w.
+func (d *demo) authorize(w http.ResponseWriter, r *http.Request, require string) (map[string]string, bool) {
+	resp, err := d.check(r, require)
 	if err != nil {
 		http.Error(w, "resolver unreachable", http.StatusBadGateway)
-		return
+		return nil, false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		passOn(w, resp)
-		return
+		return nil, false
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(d.identity(resp))
+	return d.identity(resp), true
 }
 
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
