@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -133,24 +132,19 @@ func newPHPApp(tb testing.TB) string {
 	if err := os.WriteFile(script, []byte(phpApp), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	var lastErr error
-	for range 3 { // the free port can be taken before php binds it
-		addr := "127.0.0.1:" + strconv.Itoa(freePort(tb))
-		cmd := exec.Command(bin, "-n", "-S", addr, script)
+	addr := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	port := onFreePort(tb, "php", func(port int) *process {
+		cmd := exec.Command(bin, "-n", "-S", addr(port), script)
 		cmd.Dir = dir
 		p, err := startProcess(tb, "php", cmd, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if lastErr = waitHTTP(p, "http://"+addr+"/", http.StatusOK); lastErr == nil {
-			p.cleanup(tb)
-			return addr
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
-	}
-	tb.Fatalf("php: %v", lastErr)
-	return ""
+		return p
+	}, func(p *process, port int) error {
+		return waitHTTP(p, "http://"+addr(port)+"/", http.StatusOK)
+	})
+	return addr(port)
 }
 
 // appVars decodes what a CGI-style app (newCGIApp, newPHPApp) saw, failing

@@ -510,3 +510,23 @@ func unixHeader(tb testing.TB, h http.Header, name string) time.Time {
 	}
 	return time.Unix(n, 0)
 }
+
+// onFreePort starts a server with start on a free loopback port and waits
+// until ready says it serves, trying up to three ports: a free port can be
+// taken before the server binds it. It returns the port.
+func onFreePort(tb testing.TB, name string, start func(port int) *process, ready func(p *process, port int) error) int {
+	tb.Helper()
+	var lastErr error
+	for range 3 {
+		port := freePort(tb)
+		p := start(port)
+		if lastErr = ready(p, port); lastErr == nil {
+			p.cleanup(tb)
+			return port
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
+	}
+	tb.Fatalf("%s: %v", name, lastErr)
+	return 0
+}

@@ -142,9 +142,7 @@ func startSite(tb testing.TB, file string, subst map[string]string) string {
 		site = strings.ReplaceAll(site, old, new)
 	}
 	dir := tb.TempDir()
-	var lastErr error
-	for range 3 { // the free port can be taken before nginx binds it
-		port := freePort(tb)
+	port := onFreePort(tb, "nginx", func(port int) *process {
 		conf := fmt.Sprintf(`daemon off;
 master_process off;
 pid %[1]s/nginx.pid;
@@ -168,16 +166,11 @@ http {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		base := "http://127.0.0.1:" + strconv.Itoa(port)
-		if lastErr = waitListening(p, "127.0.0.1:"+strconv.Itoa(port)); lastErr == nil {
-			p.cleanup(tb)
-			return base
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
-	}
-	tb.Fatalf("nginx: %v", lastErr)
-	return ""
+		return p
+	}, func(p *process, port int) error {
+		return waitListening(p, "127.0.0.1:"+strconv.Itoa(port))
+	})
+	return "http://127.0.0.1:" + strconv.Itoa(port)
 }
 
 // waitListening waits until addr accepts connections or p exits.

@@ -102,9 +102,7 @@ http {
 		tb.Fatal(err)
 	}
 
-	var lastErr error
-	for range 3 { // the free port can be taken before nginx binds it
-		port := freePort(tb)
+	port := onFreePort(tb, "nginx", func(port int) *process {
 		listen := strings.Replace(string(template), "    listen 80;", "    listen 127.0.0.1:"+strconv.Itoa(port)+";", 1)
 		if listen == string(template) {
 			tb.Fatal(`nginx/example.conf: "    listen 80;" not found`)
@@ -122,16 +120,11 @@ http {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		base := "http://127.0.0.1:" + strconv.Itoa(port)
-		if lastErr = waitHTTP(p, base+"/healthz", http.StatusOK); lastErr == nil {
-			p.cleanup(tb)
-			return base
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
-	}
-	tb.Fatalf("nginx: %v", lastErr)
-	return ""
+		return p
+	}, func(p *process, port int) error {
+		return waitHTTP(p, "http://127.0.0.1:"+strconv.Itoa(port)+"/healthz", http.StatusOK)
+	})
+	return "http://127.0.0.1:" + strconv.Itoa(port)
 }
 
 // caddyOptions are the Caddyfile's environment variables a test sets.
@@ -157,17 +150,15 @@ func startCaddy(tb testing.TB, e *env, opt caddyOptions) string {
 		appAddr = opt.AppAddr
 	}
 	dir := tb.TempDir()
-	var lastErr error
-	for range 3 { // the free port can be taken before caddy binds it
-		port := freePort(tb)
-		base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	port := onFreePort(tb, "caddy", func(port int) *process {
 		cmd := exec.Command(bin, "run", "--adapter", "caddyfile", "--config", filepath.Join(repoRoot, "caddy", "Caddyfile"))
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(),
 			"HOME="+dir,
 			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
-			"SITE_ADDRESS="+base,
+			"SITE_ADDRESS="+base(port),
 			"AUTHRESOLVER_ADDR="+resolverAddr,
 			"APP_ADDR="+appAddr,
 			"CADDY_ADMIN=off",
@@ -177,15 +168,11 @@ func startCaddy(tb testing.TB, e *env, opt caddyOptions) string {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if lastErr = waitHTTP(p, base+"/healthz", http.StatusOK); lastErr == nil {
-			p.cleanup(tb)
-			return base
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", lastErr, p.out.String())
-	}
-	tb.Fatalf("caddy: %v", lastErr)
-	return ""
+		return p
+	}, func(p *process, port int) error {
+		return waitHTTP(p, base(port)+"/healthz", http.StatusOK)
+	})
+	return base(port)
 }
 
 // substitute replaces old with replacement in file, failing unless old occurs
